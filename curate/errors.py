@@ -1,0 +1,10 @@
+"""One exception type for bad input: its message is the single line a user sees."""
+
+
+class CurateError(Exception):
+    """Bad input or environment. ``str(err)`` names the file and the problem in one line."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path) if path is not None else None
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}" if self.path else problem)

@@ -1,0 +1,72 @@
+"""Small file helpers: checked PNG reading and atomic writes (temp name, then rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from curate.errors import CurateError
+
+
+def read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """Read a PNG with OpenCV, turning "missing" and "undecodable" into one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CurateError(path, "file not found")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, flags) if data.size else None
+    if image is None:
+        raise CurateError(path, "not a readable PNG (empty or corrupt)")
+    return image
+
+
+def read_json(path: Path):
+    path = Path(path)
+    if not path.is_file():
+        raise CurateError(path, "file not found")
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CurateError(path, f"not valid JSON ({err.msg if hasattr(err, 'msg') else err})") from None
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json_atomic(path: Path, obj, indent: int | None = None) -> None:
+    """Deterministic JSON (sorted keys are *not* forced: callers build ordered dicts)."""
+    text = json.dumps(obj, indent=indent, separators=(",", ": ") if indent else (",", ":"))
+    write_bytes_atomic(path, (text + "\n").encode())
+
+
+def write_png_atomic(path: Path, image: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise CurateError(path, "PNG encoding failed")
+    write_bytes_atomic(path, buf.tobytes())

@@ -1,0 +1,49 @@
+"""Shared test fixtures: the read-only third-party fixtures and small generated sample sets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shared_dir() -> Path:
+    # CI clones the repo with a copy of shared/ beside it; SYNMIX_SHARED overrides.
+    return Path(os.environ.get("SYNMIX_SHARED", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = _shared_dir()
+    if not (path / "fixtures").is_dir():
+        pytest.skip(f"shared fixtures not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir(shared_dir: Path) -> Path:
+    return shared_dir / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def synscapes_sample(tmp_path_factory):
+    """A small generated Synscapes set (12 frames, 10 train + 2 val, 384×192) and what was drawn."""
+    from curate.sample import write_synscapes_sample
+
+    root = tmp_path_factory.mktemp("synscapes")
+    truth = write_synscapes_sample(root, frames=12, seed=7, size=(384, 192))
+    return root, truth
+
+
+@pytest.fixture(scope="session")
+def cityscapes_sample(tmp_path_factory):
+    """A small generated Cityscapes set: 6 train and 3 val frames at 512×256."""
+    from curate.sample import write_cityscapes_sample
+
+    root = tmp_path_factory.mktemp("cityscapes")
+    truth_train = write_cityscapes_sample(root, frames=6, split="train", seed=3, size=(512, 256))
+    truth_val = write_cityscapes_sample(root, frames=3, split="val", seed=4, size=(512, 256))
+    return root, {"train": truth_train, "val": truth_val}

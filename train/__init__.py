@@ -1,0 +1,1 @@
+"""Thin adapter: curate manifest → Detectron2 datasets → PointRend config → trainer/evaluator."""
