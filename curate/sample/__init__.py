@@ -1,0 +1,29 @@
+"""Procedural sample sets written in the exact on-disk layouts of Synscapes and Cityscapes.
+
+Street scenes drawn with OpenCV (no anti-aliasing on label maps), deterministic per seed and frame,
+with tiny far instances, large near ones, truncation at the border and full occlusion; returned with
+a :class:`SampleTruth` record of what each frame really shows.
+"""
+
+from curate.sample.cityscapes import make_cityscapes_frame, write_cityscapes_frame, write_cityscapes_sample
+from curate.sample.driver import parse_size
+from curate.sample.synscapes import (
+    frame_numbers,
+    make_synscapes_frame,
+    write_synscapes_frame,
+    write_synscapes_sample,
+)
+from curate.sample.truth import FrameTruth, SampleTruth
+
+__all__ = [
+    "FrameTruth",
+    "SampleTruth",
+    "frame_numbers",
+    "make_cityscapes_frame",
+    "make_synscapes_frame",
+    "parse_size",
+    "write_cityscapes_frame",
+    "write_cityscapes_sample",
+    "write_synscapes_frame",
+    "write_synscapes_sample",
+]
