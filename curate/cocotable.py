@@ -1,0 +1,267 @@
+"""Read the COCO files of ``curate convert`` column-wise: one Arrow array per annotation field.
+
+A Synscapes train file holds ~1 M annotations. ``json.load`` of it builds ~20 M Python objects
+(~15 s); Arrow's C++ JSON reader parses the same bytes straight into columns (~3 s). Convert writes
+each COCO file as one JSON object on one line, which Arrow reads as a one-row table whose
+``annotations`` column is a list of structs; flattening that list gives every field as a column
+without a Python loop per instance. Files Arrow cannot read that way (pretty-printed, > 2 GiB, or
+with a field of an unexpected type) go through ``json.loads`` and ``pa.array(..., type=struct)``,
+which still converts the dicts to columns in C, not in a Python loop.
+
+The file's bytes are read once: the sha256 recorded by manifests and thresholds is the hash of
+exactly what was parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from curate.errors import CurateError
+from curate.labels import COCO_ID_BY_LABEL_ID
+
+#: Source names convert writes, and which kind of data each is.
+REAL_SOURCE = "cityscapes"
+SYNTHETIC_SOURCE = "synscapes"
+SOURCE_KINDS: dict[str, str] = {REAL_SOURCE: "real", SYNTHETIC_SOURCE: "synthetic"}
+#: ``OUT/{source}_{split}.json``; ``*.report.json`` and ``mix.coco.json`` do not match.
+COCO_NAME = re.compile(r"^(?P<source>[a-z]+)_(?P<split>[A-Za-z0-9-]+)\.json$")
+
+# Arrow's JSON block must hold the whole one-line file; block sizes are int32.
+_MAX_ARROW_BLOCK = (1 << 31) - 1
+_MIN_ARROW_BLOCK = 1 << 20
+
+_ANNOTATION_TYPE = pa.struct(
+    [
+        ("id", pa.int64()),
+        ("image_id", pa.int64()),
+        ("category_id", pa.int64()),
+        ("area", pa.int64()),
+        ("bbox", pa.list_(pa.float64())),
+        ("iscrowd", pa.int64()),
+        ("source_instance_id", pa.int64()),
+        ("rule", pa.string()),
+        ("occluded", pa.float64()),
+        ("truncated", pa.float64()),
+        ("depth", pa.float64()),
+    ]
+)
+# "frame" is an int for Synscapes and a name for Cityscapes: left to inference, then cast to str.
+_IMAGE_TYPE = pa.struct(
+    [("id", pa.int64()), ("width", pa.int64()), ("height", pa.int64()), ("file_name", pa.string())]
+)
+_INFO_TYPE = pa.struct([("source", pa.string()), ("split", pa.string()), ("image_root", pa.string())])
+#: Type of an image's "frame" per source. Knowing it lets Arrow skip every field not named in the
+#: schema (the RLE strings are most of the file) instead of inferring and copying them.
+FRAME_TYPES: dict[str, pa.DataType] = {SYNTHETIC_SOURCE: pa.int64(), REAL_SOURCE: pa.string()}
+
+
+def _arrow_schema(frame_type: pa.DataType) -> pa.Schema:
+    image = pa.struct(list(_IMAGE_TYPE) + [("frame", frame_type)])
+    return pa.schema([("info", _INFO_TYPE), ("images", pa.list_(image)),
+                      ("annotations", pa.list_(_ANNOTATION_TYPE))])
+_REQUIRED_ANNOTATION_FIELDS = ("id", "image_id", "category_id", "area", "bbox", "iscrowd")
+
+
+@dataclass
+class CocoColumns:
+    """One COCO file as columns. Annotation arrays are aligned; image arrays are sorted by id."""
+
+    path: Path
+    source: str
+    split: str
+    sha256: str
+    info: dict
+    image_id: np.ndarray  # int64, ascending
+    image_width: np.ndarray
+    image_height: np.ndarray
+    image_frame: pa.Array  # string
+    annotations: pa.StructArray  # fields of _ANNOTATION_TYPE (missing optional fields → nulls)
+    bbox: np.ndarray  # float64 (n, 4) XYWH
+    ann_image_index: np.ndarray  # position of each annotation's image in image_id
+
+    def __len__(self) -> int:
+        return len(self.annotations)
+
+    def column(self, name: str) -> pa.Array:
+        return self.annotations.field(name)
+
+    def numpy(self, name: str) -> np.ndarray:
+        return self.annotations.field(name).to_numpy(zero_copy_only=False)
+
+
+def coco_files(out: Path) -> list[tuple[str, str, Path]]:
+    """``(source, split, path)`` of every convert COCO file in ``out``, sorted by source then split."""
+    out = Path(out)
+    if not out.is_dir():
+        raise CurateError(out, "folder not found")
+    found = []
+    for path in sorted(out.glob("*.json")):
+        match = COCO_NAME.match(path.name)
+        if match and match["source"] in SOURCE_KINDS:
+            found.append((match["source"], match["split"], path))
+    return found
+
+
+def coco_path(out: Path, source: str, split: str) -> Path:
+    return Path(out) / f"{source}_{split}.json"
+
+
+def read_bytes_and_hash(path: Path) -> tuple[bytes, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise CurateError(path, "file not found")
+    data = path.read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise CurateError(path, "file not found")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _parse_with_arrow(data: bytes, source: str | None):
+    """Arrow's reader on a one-line COCO file; None when the file does not fit that shape."""
+    frame_type = FRAME_TYPES.get(source)
+    first_newline = data.find(b"\n")
+    if frame_type is None or len(data) + 1 > _MAX_ARROW_BLOCK \
+            or (first_newline >= 0 and data[first_newline:].strip()):
+        return None
+    options = pj.ParseOptions(explicit_schema=_arrow_schema(frame_type), unexpected_field_behavior="ignore")
+    block = max(len(data) + 1, _MIN_ARROW_BLOCK)
+    try:
+        table = pj.read_json(pa.BufferReader(data), read_options=pj.ReadOptions(block_size=block),
+                             parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != 1 or table.column("images").null_count or table.column("annotations").null_count:
+        return None
+    info = {k: v for k, v in (table.column("info")[0].as_py() or {}).items() if v is not None}
+    images = pc.list_flatten(table.column("images")).combine_chunks()
+    annotations = pc.list_flatten(table.column("annotations")).combine_chunks()
+    return info, images, annotations, images.field("frame")
+
+
+def parse_coco_json(path: Path, data: bytes) -> dict:
+    """``json.loads`` with one-line errors, checked to be a COCO instances object."""
+    try:
+        obj = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CurateError(path, f"not valid JSON ({getattr(err, 'msg', err)})") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("images"), list) \
+            or not isinstance(obj.get("annotations"), list):
+        raise CurateError(path, "not a COCO instances file (no \"images\" and \"annotations\" lists)")
+    return obj
+
+
+def _columns_of_object(path: Path, obj: dict) -> tuple[dict, pa.StructArray, pa.StructArray, pa.Array]:
+    try:
+        # pa.array converts the dicts in C (keys not in the struct type are skipped).
+        images = pa.array(obj["images"], type=_IMAGE_TYPE)
+        annotations = pa.array(obj["annotations"], type=_ANNOTATION_TYPE)
+        # One value per image (not per instance): frame keys are ints or names.
+        frames = pa.array([None if not isinstance(im, dict) or im.get("frame") is None
+                           else str(im["frame"]) for im in obj["images"]], type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as err:
+        raise CurateError(path, f"COCO field of unexpected type ({err})") from None
+    raw_info = obj.get("info") if isinstance(obj.get("info"), dict) else {}
+    info = {k: raw_info[k] for k in _INFO_TYPE.names if raw_info.get(k) is not None}
+    return info, images, annotations, frames
+
+
+def columns_of_object(path: Path, obj: dict, sha256: str, source: str | None = None,
+                      split: str | None = None) -> CocoColumns:
+    """Columns of an already parsed COCO object (annotation order kept: column i is obj's i-th)."""
+    return _finish(Path(path), sha256, source, split, _columns_of_object(path, obj))
+
+
+def read_coco_columns(path: Path, source: str | None = None, split: str | None = None) -> CocoColumns:
+    """Parse one convert COCO file into columns and check what stats and manifests rely on."""
+    path = Path(path)
+    if not path.is_file():
+        raise CurateError(path, "file not found")
+    match = COCO_NAME.match(path.name)
+    source = source or (match["source"] if match else None)
+    split = split or (match["split"] if match else None)
+    data = path.read_bytes()
+    # Hashing releases the GIL: it runs beside Arrow's parse.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        parsed = _parse_with_arrow(data, source)
+        if parsed is None:
+            parsed = _columns_of_object(path, parse_coco_json(path, data))
+        sha = digest.result()
+    del data
+    return _finish(path, sha, source, split, parsed)
+
+
+def _finish(path: Path, sha: str, source, split, parsed) -> CocoColumns:
+    info, images, annotations, frames = parsed
+    match = COCO_NAME.match(path.name)
+    source = source or (match["source"] if match else None) or info.get("source")
+    split = split or (match["split"] if match else None) or info.get("split")
+    if source is None or split is None:
+        raise CurateError(path, "cannot tell source and split (no info.source/info.split, "
+                                "name not {source}_{split}.json)")
+    if info.get("source") not in (None, source) or info.get("split") not in (None, split):
+        raise CurateError(path, f"info says {info.get('source')}/{info.get('split')} "
+                                f"but the file is named for {source}/{split}")
+    return _check_and_index(path, source, split, sha, info, images, annotations, frames)
+
+
+def _check_and_index(path, source, split, sha, info, images, annotations, frames) -> CocoColumns:
+    for name in _REQUIRED_ANNOTATION_FIELDS:
+        if annotations.field(name).null_count:
+            raise CurateError(path, f"{annotations.field(name).null_count} annotations lack \"{name}\"")
+    for name in ("id", "width", "height"):
+        if images.field(name).null_count:
+            raise CurateError(path, f"{images.field(name).null_count} images lack \"{name}\"")
+    bbox_list = annotations.field("bbox")
+    if len(bbox_list) and not pc.all(pc.equal(pc.list_value_length(bbox_list), 4)).as_py():
+        raise CurateError(path, "an annotation bbox is not [x, y, w, h]")
+    bbox = pc.list_flatten(bbox_list).to_numpy(zero_copy_only=False).reshape(-1, 4)
+
+    image_id = images.field("id").to_numpy(zero_copy_only=False)
+    order = np.argsort(image_id, kind="stable")
+    image_id = image_id[order]
+    if len(image_id) > 1 and not (np.diff(image_id) > 0).all():
+        raise CurateError(path, "image ids repeat")
+    ann_image = annotations.field("image_id").to_numpy(zero_copy_only=False)
+    index = np.minimum(np.searchsorted(image_id, ann_image), max(len(image_id) - 1, 0))
+    missing = image_id[index] != ann_image if len(image_id) else np.ones(len(ann_image), bool)
+    if missing.any():
+        raise CurateError(path, f"{int(missing.sum())} annotations refer to image ids not in \"images\" "
+                                f"(first: {int(ann_image[missing][0])})")
+    category = annotations.field("category_id").to_numpy(zero_copy_only=False)
+    known = np.isin(category, np.array(sorted(COCO_ID_BY_LABEL_ID.values())))
+    if not known.all():
+        raise CurateError(path, f"category_id {int(category[~known][0])} is not one of synmix's categories")
+    if (annotations.field("area").to_numpy(zero_copy_only=False) < 0).any():
+        raise CurateError(path, "negative annotation area")
+    ann_ids = annotations.field("id").to_numpy(zero_copy_only=False)
+    if len(np.unique(ann_ids)) != len(ann_ids):
+        raise CurateError(path, "annotation ids repeat")
+    frame_str = frames if frames.type == pa.string() else pc.cast(frames, pa.string())
+    return CocoColumns(
+        path=path, source=source, split=split, sha256=sha, info=info,
+        image_id=image_id,
+        image_width=images.field("width").to_numpy(zero_copy_only=False)[order],
+        image_height=images.field("height").to_numpy(zero_copy_only=False)[order],
+        image_frame=frame_str.take(pa.array(order)),
+        annotations=annotations, bbox=bbox, ann_image_index=index,
+    )
