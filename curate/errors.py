@@ -7,4 +7,8 @@ class CurateError(Exception):
     def __init__(self, path, problem: str):
         self.path = str(path) if path is not None else None
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+        super().__init__(f"{self.path}: {self.problem}" if self.path else problem)
+
+    def __reduce__(self):
+        # Picklable with its two arguments, so it crosses process and Dask worker boundaries.
+        return (type(self), (self.path, self.problem))

@@ -39,7 +39,7 @@ class CityscapesFrameRef:
 @dataclass
 class CityscapesFrame:
     ref: CityscapesFrameRef
-    instance_ids: np.ndarray  # int32 H×W: label*1000+k for instances, plain label id otherwise
+    instance_ids: np.ndarray  # uint16 H×W as stored: label*1000+k for instances, plain label id otherwise
     label_ids: np.ndarray | None  # uint8 H×W
     polygons: dict | None
 
@@ -100,10 +100,11 @@ def check_instance_ids(path: Path, ids: np.ndarray) -> None:
 
 
 def read_instance_ids(path: Path) -> np.ndarray:
+    """The map in its stored integer type (uint16; uint8 for tiny files): no int32 copy needed."""
     ids = read_png(path)
     if ids.ndim != 2 or ids.dtype not in (np.uint16, np.uint8):
         raise CurateError(path, f"instanceIds must be a single-channel 16-bit PNG, got {ids.dtype} {ids.shape}")
-    return ids.astype(np.int32)
+    return ids
 
 
 def read_label_ids(path: Path) -> np.ndarray:

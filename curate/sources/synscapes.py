@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from curate.errors import CurateError
@@ -18,6 +19,8 @@ from curate.labels import VALID_LABEL_IDS
 #: synmix's documented default split (Synscapes has no official one; the study used 20k / 5k).
 DEFAULT_SPLITS: dict[str, range] = {"train": range(1, 20001), "val": range(20001, 25001)}
 SPLIT_NAMES = ("train", "val", "all")
+_MAX_LABEL_ID = max(VALID_LABEL_IDS)
+_CONTIGUOUS_LABELS = VALID_LABEL_IDS == frozenset(range(_MAX_LABEL_ID + 1))
 _INSTANCE_META_KEYS = ("bbox2d", "bbox3d", "class", "occluded", "truncated")
 
 
@@ -103,9 +106,15 @@ def list_frames(root: Path, split: str = "train", split_file: Path | None = None
 
 
 def decode_instance_png(bgr: np.ndarray) -> np.ndarray:
-    """24-bit instance ids from an OpenCV (B, G, R) array: id = R + 256·G + 65536·B."""
-    b, g, r = (bgr[..., i].astype(np.int32) for i in range(3))
-    return (b << 16) | (g << 8) | r
+    """24-bit instance ids from an OpenCV (B, G, R) array: id = R + 256·G + 65536·B.
+
+    One colour conversion to bytes (R, G, B, 255) read as little-endian uint32, then a mask: about
+    10× cheaper than three int32 channel casts, and the converter's budget is the decode time.
+    """
+    rgba = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2RGBA)
+    ids = rgba.view("<u4")[..., 0]  # explicit little-endian: right on any host
+    np.bitwise_and(ids, 0xFFFFFF, out=ids)
+    return ids.view("<i4")
 
 
 def encode_instance_png(ids: np.ndarray) -> np.ndarray:
@@ -164,6 +173,8 @@ def read_class_map(path: Path) -> np.ndarray:
     class_map = read_png(path)
     if class_map.ndim != 2 or class_map.dtype != np.uint8:
         raise CurateError(path, f"class map must be single-channel 8-bit, got {class_map.dtype} {class_map.shape}")
+    if _CONTIGUOUS_LABELS and int(class_map.max(initial=0)) <= _MAX_LABEL_ID:
+        return class_map  # every value 0..max is a label id: no need to count them
     counts = np.bincount(class_map.ravel(), minlength=256)
     unknown = sorted(set(np.flatnonzero(counts).tolist()) - VALID_LABEL_IDS)
     if unknown:

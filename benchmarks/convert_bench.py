@@ -1,0 +1,271 @@
+"""Benchmark of ``curate convert`` against the bare PNG decode and Detectron2's per-instance loader.
+
+Generates N full-size frames in both layouts (Cityscapes 2048x1024, Synscapes 1440x720) with the
+procedural sample generators, then measures on the same files, interleaved frame by frame and
+round by round (so caches and CPU frequency treat all three alike):
+
+  (a) bare PNG decode of the label maps convert reads (the floor): Cityscapes instanceIds;
+      Synscapes class + instance PNGs;
+  (b) Detectron2's per-instance path, one process: ``_cityscapes_files_to_dict(from_json=False,
+      to_polygons=False)`` — the per-frame body of ``load_cityscapes_instances`` — on Cityscapes;
+      on Synscapes (no Detectron2 loader exists) the same algorithm: one full-frame comparison and
+      ``mask.encode`` per instance, plus the rider split per two-wheeler. Without Detectron2 the
+      Cityscapes column uses that same re-implementation;
+  (c) synmix on one worker: ``curate.convert.driver.convert_frame`` (read + harmonize + encode).
+
+Prints per-frame milliseconds and the ratios b/c and c/a, then whole-command wall times of
+``convert`` with --workers 1 and 2, and the peak RSS of a one-worker command run. Not a test:
+run it by hand, e.g. ``.venv/bin/python benchmarks/convert_bench.py --frames 20``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_util
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from curate.convert import convert  # noqa: E402
+from curate.convert.driver import ConvertJob, convert_frame, list_source_frames  # noqa: E402
+from curate.harmonize import DEFAULT_RULES, TWO_WHEELERS  # noqa: E402
+from curate.labels import (  # noqa: E402
+    FIRST_INSTANCE_LABEL_ID,
+    ID_TO_LABEL,
+    INSTANCE_ID_OFFSET,
+    LABEL_ID,
+)
+from curate.sample import write_cityscapes_sample, write_synscapes_sample  # noqa: E402
+from curate.sources import synscapes as syn_source  # noqa: E402
+
+CITYSCAPES_SIZE = (2048, 1024)
+SYNSCAPES_SIZE = (1440, 720)
+
+
+def decode(path: Path) -> np.ndarray:
+    return cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+# --- (b) the per-instance path -----------------------------------------------------------------
+
+
+def per_instance_cityscapes(instance_path: Path) -> int:
+    """Detectron2's algorithm (detectron2/data/datasets/cityscapes.py, from_json=False)."""
+    inst = np.asarray(decode(instance_path), order="F")
+    n = 0
+    for instance_id in np.unique(inst[inst >= FIRST_INSTANCE_LABEL_ID]):
+        label = ID_TO_LABEL[int(instance_id) // INSTANCE_ID_OFFSET if instance_id >= INSTANCE_ID_OFFSET
+                            else int(instance_id)]
+        if not label.hasInstances or label.ignoreInEval:
+            continue
+        mask = np.asarray(inst == instance_id, dtype=np.uint8, order="F")
+        ys, xs = np.nonzero(mask)
+        if xs.max() <= xs.min() or ys.max() <= ys.min():
+            continue
+        mask_util.encode(mask[:, :, None])
+        n += 1
+    return n
+
+
+def per_instance_synscapes(root: Path, frame: int) -> int:
+    """The same per-instance algorithm on a Synscapes frame, with the rider split per two-wheeler."""
+    paths = syn_source.frame_paths(root, frame)
+    meta = json.loads(paths["meta"].read_text())["instance"]["class"]
+    cls = decode(paths["class"])
+    inst = syn_source.decode_instance_png(decode(paths["instance"]))
+    n = 0
+    for instance_id in np.unique(inst[inst > 0]):
+        mask = inst == instance_id
+        if meta[str(instance_id)] in TWO_WHEELERS:
+            rider = mask & (cls == LABEL_ID["rider"])
+            masks = [rider, mask & ~rider]
+        else:
+            masks = [mask]
+        for m in masks:
+            rle = mask_util.encode(np.asfortranarray(m.astype(np.uint8)))
+            mask_util.area(rle), mask_util.toBbox(rle)
+            n += 1
+    return n
+
+
+def detectron2_cityscapes():
+    try:
+        from detectron2.data.datasets.cityscapes import _cityscapes_files_to_dict
+    except ImportError:
+        return None
+
+    def run(instance_path: Path) -> int:
+        record = _cityscapes_files_to_dict(("", str(instance_path), "", ""), from_json=False, to_polygons=False)
+        return len(record["annotations"])
+
+    return run
+
+
+# --- measurement -------------------------------------------------------------------------------
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure_layout(name: str, frames: list, a, b, c, rounds: int) -> dict:
+    """Interleaved timings: each round runs a, b and c over all frames, one after the other in a
+    rotating order, so every method sees the same files, caches and machine load; per-frame time
+    = median over rounds of (round time / frames)."""
+    fns = {"a": a, "b": b, "c": c}
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    order = list(fns)
+    for r in range(rounds):
+        for key in order[r % 3:] + order[:r % 3]:
+            fn = fns[key]
+            start = time.perf_counter()
+            for frame in frames:
+                fn(frame)
+            samples[key].append((time.perf_counter() - start) / len(frames))
+    per_frame = {k: statistics.median(v) * 1000 for k, v in samples.items()}
+    return {"layout": name, "frames": len(frames), "rounds": rounds,
+            "a_decode_ms": per_frame["a"], "b_per_instance_ms": per_frame["b"], "c_synmix_ms": per_frame["c"],
+            "b_over_c": per_frame["b"] / per_frame["c"], "c_over_a": per_frame["c"] / per_frame["a"]}
+
+
+def replicate(source: str, root: Path, into: Path, frames: int) -> Path:
+    """A bigger set of ``frames`` frames made of links to the generated ones (for scaling/RSS)."""
+    if into.is_dir():
+        return into
+    if source == "synscapes":
+        originals = sorted(int(p.stem) for p in (root / "meta").glob("*.json"))
+        for sub, ext in (("img/rgb", "png"), ("img/class", "png"), ("img/instance", "png"), ("meta", "json")):
+            (into / sub).mkdir(parents=True)
+            for n in range(1, frames + 1):
+                src = root / sub / f"{originals[(n - 1) % len(originals)]}.{ext}"
+                (into / sub / f"{n}.{ext}").symlink_to(src.resolve())
+        return into
+    originals = sorted((root / "gtFine/train").glob("*/*_gtFine_instanceIds.png"))
+    for n in range(frames):
+        src = originals[n % len(originals)]
+        stem = src.name[: -len("_gtFine_instanceIds.png")]
+        name = f"bench_000000_{n:06}"
+        for kind, folder, suffix in (("gt", "gtFine", "_gtFine_instanceIds.png"),
+                                     ("img", "leftImg8bit", "_leftImg8bit.png")):
+            target = (root / folder / "train" / src.parent.name / f"{stem}{suffix}").resolve()
+            link = into / folder / "train" / "bench" / f"{name}{suffix}"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target)
+    return into
+
+
+def whole_command(source: str, root: Path, out: Path, workers: int, shard_size: int) -> float:
+    start = time.perf_counter()
+    convert(source, root, out / f"w{workers}", split="train", workers=workers, shard_size=shard_size, progress=False)
+    return time.perf_counter() - start
+
+
+def peak_rss_mb(source: str, root: Path, out: Path) -> float:
+    """Peak RSS (VmHWM) of a one-worker ``curate convert`` in a fresh process. (``ru_maxrss`` would
+    report this benchmark's own size: Linux carries the parent's high-water mark across exec.)"""
+    code = ("import sys\nfrom curate.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])")
+    proc = subprocess.run([sys.executable, "-c", code, "convert", source, str(root), "--out", str(out / "rss"),
+                           "-j", "1", "-q"], cwd=REPO, check=True, capture_output=True, text=True)
+    return int(proc.stdout.split()[-1]) / 1024
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=20, help="frames per layout (default 20)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over all frames (default 3)")
+    parser.add_argument("--scaling-frames", type=int, default=200,
+                        help="frames (links to the generated ones) for the --workers 1/2 and RSS runs (default 200)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, help="reuse/keep generated frames here (default: a temp folder)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    cv2.setNumThreads(1)  # as convert's workers run: one thread each, parallel by processes
+
+    with tempfile.TemporaryDirectory(prefix="synmix-bench-") as tmp:
+        data = args.data or Path(tmp)
+        cs_root, syn_root = data / "cityscapes", data / "synscapes"
+        if not (cs_root / "gtFine").is_dir():
+            print(f"generating {args.frames} Cityscapes frames {CITYSCAPES_SIZE} ...", flush=True)
+            write_cityscapes_sample(cs_root, frames=args.frames, split="train", seed=args.seed, size=CITYSCAPES_SIZE)
+        if not (syn_root / "meta").is_dir():
+            print(f"generating {args.frames} Synscapes frames {SYNSCAPES_SIZE} ...", flush=True)
+            write_synscapes_sample(syn_root, frames=args.frames, seed=args.seed, size=SYNSCAPES_SIZE, val_fraction=0)
+
+        cs_frames = list_source_frames("cityscapes", cs_root, "train", None)
+        syn_frames = list_source_frames("synscapes", syn_root, "train", None)
+        out = Path(tmp) / "out"
+        cs_job = ConvertJob("cityscapes", str(cs_root.resolve()), "train", str(out), ("drop-ignored-classes",))
+        syn_job = ConvertJob("synscapes", str(syn_root.resolve()), "train", str(out), DEFAULT_RULES)
+
+        d2 = detectron2_cityscapes()
+        results = [
+            measure_layout(
+                "cityscapes", cs_frames,
+                a=lambda f: decode(f[1].instance_path),
+                b=(lambda f: d2(f[1].instance_path)) if d2 else (lambda f: per_instance_cityscapes(f[1].instance_path)),
+                c=lambda f: convert_frame(cs_job, f),
+                rounds=args.rounds),
+            measure_layout(
+                "synscapes", syn_frames,
+                a=lambda n: (decode(syn_source.frame_paths(syn_root, n)["class"]),
+                             decode(syn_source.frame_paths(syn_root, n)["instance"])),
+                b=lambda n: per_instance_synscapes(syn_root, n),
+                c=lambda n: convert_frame(syn_job, n),
+                rounds=args.rounds),
+        ]
+        instances = {
+            "cityscapes": statistics.mean(len(convert_frame(cs_job, f).annotations) for f in cs_frames),
+            "synscapes": statistics.mean(len(convert_frame(syn_job, n).annotations) for n in syn_frames),
+        }
+        print(f"\nper frame: median over {args.rounds} interleaved rounds "
+              f"(b = {'Detectron2 _cityscapes_files_to_dict' if d2 else 'per-instance re-implementation'} "
+              "on Cityscapes, the same per-instance algorithm on Synscapes)")
+        print(f"{'layout':<11} {'frames':>6} {'anns':>6} {'(a) decode':>11} {'(b) per-inst':>13} "
+              f"{'(c) synmix':>11} {'b/c':>7} {'c/a':>6}")
+        for r in results:
+            r["annotations_per_frame"] = instances[r["layout"]]
+            print(f"{r['layout']:<11} {r['frames']:>6} {r['annotations_per_frame']:>6.1f} {r['a_decode_ms']:>9.1f}ms "
+                  f"{r['b_per_instance_ms']:>11.1f}ms {r['c_synmix_ms']:>9.1f}ms {r['b_over_c']:>6.1f}x "
+                  f"{r['c_over_a']:>5.2f}x")
+
+        m = args.scaling_frames
+        print(f"\nwhole command on {m} frames (links to the generated ones; listing, shards, merge, report), "
+              "best of two interleaved runs:")
+        scaling = {}
+        for source, root in (("cityscapes", cs_root), ("synscapes", syn_root)):
+            big = replicate(source, root, Path(tmp) / f"{source}-x{m}", m)
+            shard_size = max(1, m // 16)
+            runs: dict[int, list[float]] = {1: [], 2: []}
+            for w in (1, 2, 1, 2):
+                runs[w].append(whole_command(source, big, out / source, w, shard_size))
+            times = {w: min(v) for w, v in runs.items()}
+            decode_ms = next(r["a_decode_ms"] for r in results if r["layout"] == source)
+            scaling[source] = {"frames": m, **{f"workers_{w}_s": t for w, t in times.items()},
+                               "workers_1_ms_per_frame": times[1] / m * 1000}
+            print(f"  {source:<11} --workers 1: {times[1]:.2f}s ({m / times[1]:.1f} frames/s, "
+                  f"{times[1] / m * 1000:.1f} ms/frame = {times[1] / m * 1000 / decode_ms:.2f}x decode)   "
+                  f"--workers 2: {times[2]:.2f}s ({m / times[2]:.1f} frames/s)   speed-up {times[1] / times[2]:.2f}x")
+        rss = {n: peak_rss_mb("synscapes", r, out / f"rss{n}")
+               for n, r in ((args.frames, syn_root), (m, Path(tmp) / f"synscapes-x{m}"))}
+        print("\npeak RSS of `curate convert synscapes -j 1`: "
+              + ", ".join(f"{n} frames {v:.0f} MB" for n, v in rss.items()))
+        if args.json:
+            args.json.write_text(json.dumps({"per_frame": results, "whole_command": scaling,
+                                             "peak_rss_mb": {str(k): v for k, v in rss.items()}}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

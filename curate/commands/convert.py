@@ -1,0 +1,113 @@
+"""``curate convert synscapes|cityscapes ROOT --out OUT``: label maps → harmonized COCO + report."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+RULES_HELP = ("Comma-separated harmonization rules to apply (default: all of rider-split, invisible, "
+              "drop-ignored-classes). They always run in that order; each is counted in the report.")
+WORKERS_HELP = "Parallel worker processes (default: all cores). Output is byte-identical for any number."
+RESUME_HELP = ("Reuse the shards a previous, interrupted run of the same command left in OUT/.shards "
+               "(checked: same input root, split, rules, options and frames).")
+SHARD_HELP = "Frames per shard: the unit of parallel work and of --resume."
+
+
+class OnError(str, Enum):
+    fail = "fail"
+    skip = "skip"
+
+
+class SynscapesSplit(str, Enum):
+    train = "train"
+    val = "val"
+    all = "all"
+
+
+class CityscapesSplit(str, Enum):
+    train = "train"
+    val = "val"
+    all = "all"
+
+
+def _print_result(result) -> None:
+    report = result.report
+    frames = report["frames"]
+    line = (f"{frames['converted']} frames, {report['annotations']} annotations → {result.coco_path}"
+            f" ({report['timings']['frames_per_s']} frames/s)")
+    if frames["skipped"]:
+        line += f"; {frames['skipped']} frames skipped (see {result.report_path.name})"
+    typer.echo(line)
+
+
+def register(app: typer.Typer) -> None:
+    convert_app = typer.Typer(
+        help="Convert Synscapes or Cityscapes label maps to COCO instance JSON (+ a report of every "
+             "decision), in parallel, deterministically and resumably.",
+        no_args_is_help=True,
+    )
+
+    @convert_app.command("synscapes")
+    def synscapes(
+        root: Path = typer.Argument(..., help="Synscapes root (holding img/ and meta/)."),
+        out: Path = typer.Option(..., "--out", help="Output folder for synscapes_{split}.json and its report."),
+        split: SynscapesSplit = typer.Option(
+            SynscapesSplit.train, "--split",
+            help="Frames 1..20000 = train, 20001..25000 = val (synmix's default split), all = every frame. "
+                 "Names the output when --split-file is given."),
+        split_file: Optional[Path] = typer.Option(
+            None, "--split-file", help="Text file of frame numbers (one per line) to convert instead of the "
+                                       "default split rule."),
+        workers: Optional[int] = typer.Option(None, "--workers", "-j", help=WORKERS_HELP),
+        gtfine: bool = typer.Option(
+            False, "--gtfine", help="Also write harmonized Cityscapes-style gtFine/{split}/synscapes/ label PNGs "
+                                    "and leftImg8bit/{split}/synscapes/ image links, readable by Detectron2's "
+                                    "Cityscapes loader and the official evaluator."),
+        copy_images: bool = typer.Option(
+            False, "--copy-images", help="With --gtfine: copy the RGB frames instead of linking them."),
+        rules: Optional[str] = typer.Option(None, "--rules", help=RULES_HELP),
+        on_error: OnError = typer.Option(
+            OnError.fail, "--on-error", help="fail: stop at the first bad frame with a one-line error; "
+                                             "skip: record it in the report and go on."),
+        resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
+        shard_size: int = typer.Option(64, "--shard-size", help=SHARD_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
+    ) -> None:
+        """Harmonize Synscapes to Cityscapes conventions and write OUT/synscapes_{split}.json."""
+        from curate.convert import convert
+
+        result = convert("synscapes", root, out, split=split.value, split_file=split_file, rules=rules,
+                         workers=workers, gtfine=gtfine, copy_images=copy_images, on_error=on_error.value,
+                         resume=resume, shard_size=shard_size, progress=False if quiet else None)
+        if not quiet:
+            _print_result(result)
+
+    @convert_app.command("cityscapes")
+    def cityscapes(
+        root: Path = typer.Argument(..., help="Cityscapes root (holding gtFine/ and optionally leftImg8bit/)."),
+        out: Path = typer.Option(..., "--out", help="Output folder for cityscapes_{split}.json and its report."),
+        split: CityscapesSplit = typer.Option(
+            CityscapesSplit.train, "--split", help="Split to convert; all = train and val, one file each."),
+        workers: Optional[int] = typer.Option(None, "--workers", "-j", help=WORKERS_HELP),
+        on_error: OnError = typer.Option(
+            OnError.fail, "--on-error", help="fail: stop at the first bad frame with a one-line error; "
+                                             "skip: record it in the report and go on."),
+        resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
+        shard_size: int = typer.Option(64, "--shard-size", help=SHARD_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
+    ) -> None:
+        """Export Cityscapes gtFine instances to OUT/cityscapes_{split}.json (groups as iscrowd,
+        caravan/trailer skipped — Detectron2's decisions)."""
+        from curate.convert import convert
+
+        splits = ("train", "val") if split is CityscapesSplit.all else (split.value,)
+        for name in splits:
+            result = convert("cityscapes", root, out, split=name, workers=workers, on_error=on_error.value,
+                             resume=resume, shard_size=shard_size, progress=False if quiet else None)
+            if not quiet:
+                _print_result(result)
+
+    app.add_typer(convert_app, name="convert")

@@ -1,0 +1,461 @@
+"""The parallel, resumable driver of ``curate convert``.
+
+Frames are cut into shards of ``shard_size`` consecutive frames (in sorted frame order). A shard
+is one task: a picklable :class:`ShardSpec` in, the shard's records written atomically to
+``OUT/.shards/{source}_{split}/NNNNN.json`` out (workers return only a small summary, so memory
+stays bounded). :func:`run_tasks` runs the tasks on a backend (joblib today; issue 6 adds Dask).
+Once every shard is on disk they are streamed, in shard order, into ``OUT/{source}_{split}.json``
+and the report; then the shard folder is removed. Ids come from frame numbers, so the output is
+byte-identical for any worker count or completion order.
+
+``--resume`` keeps every shard whose fingerprint (tool version, source, input root, split,
+rules, options, frame list) matches the current run and recomputes the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import cv2
+
+from curate import __version__
+from curate import harmonize as hz
+from curate.convert.frames import (
+    FrameResult,
+    add_counts,
+    convert_cityscapes_frame,
+    convert_synscapes_frame,
+    sort_counts,
+)
+from curate.convert.gtfine import write_gtfine_frame
+from curate.errors import CurateError
+from curate.fileio import atomic_path, write_json_atomic
+from curate.labels import coco_categories
+from curate.sources import cityscapes as cs_source
+from curate.sources import synscapes as syn_source
+
+SOURCES = ("synscapes", "cityscapes")
+ON_ERROR = ("fail", "skip")
+BACKENDS = ("joblib",)
+SHARD_SCHEMA = "synmix.convert-shard"
+REPORT_SCHEMA = "synmix.convert-report"
+SCHEMA_VERSION = 1
+DEFAULT_SHARD_SIZE = 64
+#: Test-only hook: the process kills itself (SIGKILL) when it reaches this frame key, to test
+#: ``--resume`` after a hard interruption.
+KILL_AT_FRAME_ENV = "SYNMIX_TEST_KILL_AT_FRAME"
+
+
+@dataclass(frozen=True)
+class ConvertJob:
+    """What every task of one conversion shares (picklable)."""
+
+    source: str
+    root: str  # absolute input root
+    split: str
+    out: str  # absolute output folder
+    rules: tuple[str, ...]
+    gtfine: bool = False
+    copy_images: bool = False
+    on_error: str = "fail"
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}_{self.split}"
+
+    @property
+    def shard_dir(self) -> Path:
+        return Path(self.out) / ".shards" / self.name
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """One task: a run of frames. Synscapes frames are numbers; Cityscapes frames are
+    (image id, frame ref) pairs."""
+
+    job: ConvertJob
+    index: int
+    frames: tuple
+
+    @property
+    def path(self) -> Path:
+        return self.job.shard_dir / f"{self.index:05}.json"
+
+    def frame_keys(self) -> list:
+        return [f if self.job.source == "synscapes" else f[1].name for f in self.frames]
+
+    def fingerprint(self) -> dict:
+        # on_error is left out: a shard made under "fail" holds no skipped frame and is valid for
+        # "skip" too; the reverse is refused by read_complete_shard.
+        job = {k: v for k, v in asdict(self.job).items() if k != "on_error"}
+        return {"tool_version": __version__, **job, "rules": list(self.job.rules),
+                "index": self.index, "frames": self.frame_keys()}
+
+
+@dataclass
+class ConvertResult:
+    coco_path: Path
+    report_path: Path
+    report: dict = field(repr=False)
+
+
+# --- one frame, one shard ----------------------------------------------------------------------
+
+
+def _frame_file(job: ConvertJob, frame) -> Path:
+    """The file an error about this frame names when it is not more specific."""
+    if job.source == "synscapes":
+        return syn_source.frame_paths(Path(job.root), frame)["meta"]
+    return frame[1].instance_path
+
+
+def convert_frame(job: ConvertJob, frame) -> FrameResult:
+    """Read, convert and (with ``--gtfine``) write one frame. Raises CurateError on bad input."""
+    if os.environ.get(KILL_AT_FRAME_ENV) == str(frame if job.source == "synscapes" else frame[1].name):
+        os.kill(os.getpid(), signal.SIGKILL)
+    root = Path(job.root)
+    if job.source == "synscapes":
+        paths = syn_source.frame_paths(root, frame)
+        data = syn_source.load_frame(root, frame, check_ids=False)
+        result = convert_synscapes_frame(data, job.split, job.rules, job.gtfine, paths["meta"])
+        image_present = paths["rgb"].is_file()
+        if job.gtfine:
+            write_gtfine_frame(Path(job.out), job.split, frame, result.gtfine[0], paths["class"], paths["rgb"],
+                               job.copy_images)
+            result.gtfine = None
+    else:
+        image_id, ref = frame
+        instance_ids = cs_source.read_instance_ids(ref.instance_path)
+        result = convert_cityscapes_frame(instance_ids, ref, image_id)
+        image_present = ref.image_path is not None
+    result.counts["images_missing"] = int(not image_present)
+    return result
+
+
+def _safe_convert_frame(job: ConvertJob, frame) -> FrameResult:
+    try:
+        return convert_frame(job, frame)
+    except CurateError:
+        raise
+    except Exception as err:  # a bug or a file no check foresaw: still one line naming the frame
+        raise CurateError(_frame_file(job, frame), f"unexpected {type(err).__name__}: {err}") from err
+
+
+def run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None = None) -> dict:
+    """Convert a shard's frames and write the shard file. Returns a small summary; with
+    ``on_error="fail"`` a bad frame ends the shard with ``{"error": [path, problem]}``."""
+    # Parallelism comes from worker processes: OpenCV's own thread pool only adds hand-offs.
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return _run_shard(spec, on_frame)
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None) -> dict:
+    job = spec.job
+    started = time.perf_counter()
+    images, annotations, skipped, counts = [], [], [], {}
+    for frame in spec.frames:
+        key = frame if job.source == "synscapes" else frame[1].name
+        try:
+            result = _safe_convert_frame(job, frame)
+        except CurateError as err:
+            if job.on_error == "fail":
+                return {"index": spec.index, "error": [err.path, err.problem]}
+            skipped.append({"frame": key, "path": err.path, "problem": err.problem})
+        else:
+            images.append(result.image)
+            annotations.extend(result.annotations)
+            add_counts(counts, result.counts)
+        if on_frame is not None:
+            on_frame(1)
+    seconds = time.perf_counter() - started
+    write_json_atomic(spec.path, {
+        "schema": SHARD_SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "fingerprint": spec.fingerprint(),
+        "images": images,
+        "annotations": annotations,
+        "counts": counts,
+        "skipped": skipped,
+        "seconds": seconds,
+    })
+    return {"index": spec.index, "error": None, "frames": len(spec.frames)}
+
+
+def read_complete_shard(spec: ShardSpec) -> dict | None:
+    """The shard's content if its file is complete and was made by this very job, else None."""
+    try:
+        with open(spec.path, "rb") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("schema") != SHARD_SCHEMA:
+        return None
+    if data.get("fingerprint") != json.loads(json.dumps(spec.fingerprint())):
+        return None
+    if spec.job.on_error == "fail" and data.get("skipped"):
+        return None  # made under --on-error skip: redo, so that the bad frame fails this run
+    return data
+
+
+# --- backends ----------------------------------------------------------------------------------
+
+
+def run_tasks(fn: Callable, tasks: list, backend: str = "joblib", workers: int = 1) -> Iterator:
+    """Run ``fn(task)`` for every task, yielding results as they complete (any order).
+
+    ``fn`` and the tasks must be picklable for a parallel backend. ``workers == 1`` runs in this
+    process. Backends: ``joblib`` (loky processes); issue 6 adds ``dask``.
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(fn, tasks)
+        return
+    if backend == "joblib":
+        from joblib import Parallel, delayed
+
+        yield from Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(fn)(t) for t in tasks)
+        return
+    raise CurateError(None, f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
+
+
+def default_workers() -> int:
+    from joblib import cpu_count
+
+    return max(1, cpu_count())
+
+
+# --- the whole conversion ----------------------------------------------------------------------
+
+
+def list_source_frames(source: str, root: Path, split: str, split_file: Path | None) -> list:
+    if source == "synscapes":
+        return syn_source.list_frames(root, split, split_file)
+    refs = cs_source.list_frames(root, split)
+    return [(i, ref) for i, ref in enumerate(refs, start=1)]
+
+
+def make_shards(job: ConvertJob, frames: list, shard_size: int) -> list[ShardSpec]:
+    return [ShardSpec(job, i, tuple(frames[start:start + shard_size]))
+            for i, start in enumerate(range(0, len(frames), shard_size))]
+
+
+def _clear_shards(shard_dir: Path) -> None:
+    if shard_dir.is_dir():
+        shutil.rmtree(shard_dir)
+
+
+def _remove_stale_temp_files(shard_dir: Path) -> None:
+    # temp files of writes a hard kill interrupted (atomic writes never leave a partial shard)
+    for tmp in shard_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def coco_info(job: ConvertJob) -> dict:
+    return {
+        "description": f"{job.source} {job.split} converted by synmix",
+        "version": __version__,
+        "source": job.source,
+        "split": job.split,
+        "image_root": job.root,
+        "rules": list(job.rules),
+    }
+
+
+def merge_shards(specs: list[ShardSpec], coco_path: Path) -> dict:
+    """Stream the shards into the COCO file (atomic) and return the summed counters etc.
+
+    Only the image records are held in memory; annotations go through a spool file. The bytes
+    equal ``json.dumps(coco, separators=(",", ":")) + "\\n"`` of the whole document.
+    """
+    job = specs[0].job if specs else None
+    images: list[str] = []
+    counts: dict = {}
+    skipped: list[dict] = []
+    seconds = 0.0
+    n_annotations = 0
+    coco_path = Path(coco_path)
+    coco_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, spool_name = tempfile.mkstemp(dir=coco_path.parent, prefix=f".{coco_path.name}.", suffix=".annotations.tmp")
+    spool_path = Path(spool_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as spool:
+            for spec in specs:
+                data = read_complete_shard(spec)
+                if data is None:
+                    raise CurateError(spec.path, "shard missing or incomplete at merge time")
+                images.extend(json.dumps(img, separators=(",", ":")) for img in data["images"])
+                for ann in data["annotations"]:
+                    spool.write("," if n_annotations else "")
+                    spool.write(json.dumps(ann, separators=(",", ":")))
+                    n_annotations += 1
+                add_counts(counts, data["counts"])
+                skipped.extend(data["skipped"])
+                seconds += data["seconds"]
+        with atomic_path(coco_path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+            head = {"info": coco_info(job), "licenses": [], "categories": coco_categories()}
+            out.write(json.dumps(head, separators=(",", ":"))[:-1])
+            out.write(',"images":[' + ",".join(images) + '],"annotations":[')
+            with open(spool_path, encoding="utf-8") as spool:
+                shutil.copyfileobj(spool, out, 1 << 20)
+            out.write("]}\n")
+    finally:
+        spool_path.unlink(missing_ok=True)
+    return {"counts": counts, "skipped": skipped, "images": len(images), "annotations": n_annotations,
+            "frame_seconds": seconds}
+
+
+def convert(
+    source: str,
+    root: Path,
+    out: Path,
+    split: str = "train",
+    split_file: Path | None = None,
+    rules: tuple[str, ...] | str | None = None,
+    workers: int | None = None,
+    gtfine: bool = False,
+    copy_images: bool = False,
+    on_error: str = "fail",
+    resume: bool = False,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    backend: str = "joblib",
+    progress: bool | None = None,
+) -> ConvertResult:
+    """Convert one split of a source to ``OUT/{source}_{split}.json`` + ``.report.json``.
+
+    ``progress=None`` shows the tqdm bar only on a terminal. See the module doc for shards and
+    resume; :func:`report_for` for the report's fields.
+    """
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    if source not in SOURCES:
+        raise CurateError(None, f"unknown source {source!r} (expected one of {', '.join(SOURCES)})")
+    if on_error not in ON_ERROR:
+        raise CurateError(None, f"--on-error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
+    if shard_size < 1:
+        raise CurateError(None, f"--shard-size must be at least 1, not {shard_size}")
+    if gtfine and source != "synscapes":
+        raise CurateError(None, "--gtfine applies to Synscapes only (Cityscapes already is gtFine)")
+    if source == "synscapes":
+        try:
+            rules = hz.parse_rules(rules)
+        except ValueError as err:
+            raise CurateError(None, f"--rules: {err}") from None
+    else:
+        rules = ("drop-ignored-classes",)  # Cityscapes: the only decision, as Detectron2 makes it
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise CurateError(None, f"--workers must be at least 1, not {workers}")
+
+    root = Path(root).resolve()
+    out = Path(out).resolve()
+    frames = list_source_frames(source, root, split, split_file)
+    if not frames:
+        raise CurateError(root, f"no {source} frames in split {split!r}")
+    job = ConvertJob(source, str(root), split, str(out), tuple(rules), gtfine, copy_images, on_error)
+    specs = make_shards(job, frames, shard_size)
+    if not resume:
+        _clear_shards(job.shard_dir)
+    job.shard_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp_files(job.shard_dir)
+    todo = [s for s in specs if not (resume and read_complete_shard(s) is not None)]
+    reused = len(specs) - len(todo)
+
+    workers = min(workers, max(1, len(todo)))
+    done_frames = sum(len(s.frames) for s in specs) - sum(len(s.frames) for s in todo)
+    with tqdm(total=len(frames), initial=done_frames, unit="frame", desc=f"convert {job.name}",
+              disable=(None if progress is None else not progress), dynamic_ncols=True) as bar:
+        if workers == 1:
+            fn = partial(run_shard, on_frame=bar.update)
+        else:
+            fn = run_shard
+        results = run_tasks(fn, todo, backend, workers)
+        try:
+            for summary in results:
+                if summary["error"]:
+                    raise CurateError(*summary["error"])
+                if workers > 1:
+                    bar.update(summary["frames"])
+        finally:
+            with warnings.catch_warnings():  # joblib warns that it cancels the tasks still running
+                warnings.simplefilter("ignore")
+                results.close()
+    convert_seconds = time.perf_counter() - started
+
+    coco_path = out / f"{job.name}.json"
+    merged = merge_shards(specs, coco_path)
+    report = report_for(job, frames, merged, split_file=split_file, workers=workers, shard_size=shard_size,
+                        shards=len(specs), reused=reused,
+                        timings={"convert_s": convert_seconds, "total_s": time.perf_counter() - started})
+    report_path = out / f"{job.name}.report.json"
+    write_json_atomic(report_path, report, indent=2)
+    _clear_shards(job.shard_dir)
+    shards_root = job.shard_dir.parent
+    if shards_root.is_dir() and not any(shards_root.iterdir()):
+        shards_root.rmdir()
+    return ConvertResult(coco_path, report_path, report)
+
+
+def _stages_in_rule_order(stages: dict, rules) -> dict:
+    order = ["before"] + [f"after {rule}" for rule in rules]
+    keys = [k for k in order if k in stages] + sorted(k for k in stages if k not in order)
+    return {k: sort_counts(stages[k]) for k in keys}
+
+
+def report_for(job: ConvertJob, frames: list, merged: dict, split_file, workers: int, shard_size: int,
+               shards: int, reused: int, timings: dict) -> dict:
+    """The ``{source}_{split}.report.json`` document (schema ``synmix.convert-report`` v1)."""
+    counts = merged["counts"]
+    total_s = timings["total_s"]
+    return {
+        "schema": REPORT_SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "tool_version": __version__,
+        "source": job.source,
+        "split": job.split,
+        "input_root": job.root,
+        "split_file": str(Path(split_file).resolve()) if split_file else None,
+        "output": {
+            "coco": f"{job.name}.json",
+            "gtfine": f"gtFine/{job.split}" if job.gtfine else None,
+            "image_links": f"leftImg8bit/{job.split}" if job.gtfine else None,
+        },
+        "rules": list(job.rules),
+        "options": {"workers": workers, "shard_size": shard_size, "on_error": job.on_error,
+                    "gtfine": job.gtfine, "copy_images": job.copy_images},
+        "frames": {"listed": len(frames), "converted": merged["images"], "skipped": len(merged["skipped"])},
+        "skipped_frames": merged["skipped"],
+        "annotations": merged["annotations"],
+        "instances": _stages_in_rule_order(counts.get("instances", {}), job.rules),
+        "rule_counts": {rule: sort_counts(c) for rule, c in
+                        sorted(counts.get("rules", {}).items(), key=lambda kv: list(job.rules).index(kv[0]))},
+        "crowd_regions": sort_counts(counts.get("crowd_regions", {})),
+        "thin_instances_kept": counts.get("thin_instances_kept", 0),
+        "images_missing": counts.get("images_missing", 0),
+        "shards": {"total": shards, "reused": reused},
+        "timings": {
+            "total_s": round(total_s, 3),
+            "convert_s": round(timings["convert_s"], 3),
+            "frame_work_s": round(merged["frame_seconds"], 3),
+            "frames_per_s": round(merged["images"] / total_s, 2) if total_s > 0 else None,
+        },
+        "notes": [
+            "instances: per class before harmonization and after each rule (exported instances; "
+            "crowd regions not included)",
+            "thin_instances_kept: masks one pixel wide or tall; Detectron2's Cityscapes loader drops "
+            "them, synmix keeps them (they are real labels)",
+        ],
+    }

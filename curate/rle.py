@@ -1,0 +1,310 @@
+"""Every instance of an id map in one pass: COCO RLE, area and bbox for all ids at once.
+
+pycocotools encodes one binary mask at a time (``mask.encode(id_map == id)``), so a frame with
+k instances costs k full-frame comparisons. Here the frame is swept once:
+
+1. flatten the map(s) in column-major (Fortran) order, the order COCO RLE counts pixels in;
+2. find the runs of equal values (``np.flatnonzero`` on the neighbour difference);
+3. keep the runs of the wanted ids and group them by id with a stable sort, so each id's runs
+   stay in pixel order;
+4. an id's uncompressed COCO counts are then ``[gap, run, gap, run, ..., trailing gap]``, its area
+   the sum of its runs, its bbox the extreme columns and rows its runs touch;
+5. all counts of all ids are compressed to COCO's string form together, vectorised.
+
+Everything after step 1 is O(number of runs), which on real label maps is about 1 % of the
+pixels. The result is byte-identical to pycocotools (tests assert it): ``counts`` equals
+``mask.encode(np.asfortranarray(id_map == id))["counts"].decode()`` and ``bbox`` equals
+``mask.toBbox`` of it.
+
+Harmonization (``curate.harmonize``) works on the same runs: it relabels runs, never pixels, and
+:func:`merge_runs` re-joins neighbours that ended up with the same id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+# cv2.transpose is ~10x faster than numpy's strided copy but only knows signed/8-bit element
+# types; unsigned wider types are transposed through a same-size view.
+_CV2_TRANSPOSE_VIEW = {
+    np.dtype(np.bool_): np.uint8,
+    np.dtype(np.int8): np.uint8,
+    np.dtype(np.uint32): np.int32,
+    np.dtype(np.uint64): np.int64,
+}
+_CV2_TRANSPOSE_OK = {np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.int32, np.int64,
+                                           np.float32, np.float64)}
+# COCO's string encoding: 5 payload bits per character; a value of at most 64 bits needs 13.
+_MAX_CHARS_PER_VALUE = 13
+
+
+def column_major(values: np.ndarray) -> np.ndarray:
+    """The pixels of a 2-D array in column-major order, as a 1-D contiguous array."""
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"expected a 2-D map, got shape {values.shape}")
+    if 0 in values.shape:
+        return values.reshape(-1).copy()
+    view = _CV2_TRANSPOSE_VIEW.get(values.dtype)
+    if view is not None:
+        return cv2.transpose(np.ascontiguousarray(values).view(view)).view(values.dtype).reshape(-1)
+    if values.dtype in _CV2_TRANSPOSE_OK:
+        return cv2.transpose(np.ascontiguousarray(values)).reshape(-1)
+    return np.ravel(values, order="F")
+
+
+def from_column_major(flat: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Inverse of :func:`column_major`: a C-contiguous HxW map."""
+    cm = np.asarray(flat).reshape(width, height)
+    if 0 in cm.shape:
+        return cm.T.copy()
+    view = _CV2_TRANSPOSE_VIEW.get(cm.dtype)
+    if view is not None:
+        return cv2.transpose(cm.view(view)).view(cm.dtype)
+    if cm.dtype in _CV2_TRANSPOSE_OK:
+        return cv2.transpose(cm)
+    return np.ascontiguousarray(cm.T)
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Maximal column-major runs of a frame: where every given map is constant.
+
+    ``values[i][r]`` is the value of map ``i`` on run ``r``; runs cover the frame without gaps.
+    """
+
+    starts: np.ndarray  # int64, first pixel (column-major index) of each run, ascending
+    values: tuple[np.ndarray, ...]
+    height: int
+    width: int
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.starts, append=self.pixels)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+def column_runs(*maps: np.ndarray) -> Runs:
+    """Runs over which all ``maps`` (same HxW shape) are constant, in one pass over the pixels.
+
+    The comparisons run on the maps as they lie in memory (row-major): a pixel starts a
+    column-major run when it differs from the pixel above it, or — in the top row — from the
+    bottom pixel of the previous column. Only that boolean mask is transposed (1 byte a pixel),
+    never the id maps themselves.
+    """
+    if not maps:
+        raise ValueError("column_runs needs at least one map")
+    maps = tuple(np.asarray(m) for m in maps)
+    shape = maps[0].shape
+    if len(shape) != 2:
+        raise ValueError(f"expected 2-D maps, got shape {shape}")
+    for other in maps[1:]:
+        if other.shape != shape:
+            raise ValueError(f"maps differ in shape: {shape} vs {other.shape}")
+    height, width = shape
+    if height * width == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Runs(empty, tuple(np.zeros(0, dtype=m.dtype) for m in maps), height, width)
+    starts_run = np.zeros(shape, dtype=bool)
+    scratch = np.empty(shape, dtype=bool)
+    for i, m in enumerate(maps):
+        target = starts_run if i == 0 else scratch
+        np.not_equal(m[1:], m[:-1], out=target[1:])
+        np.not_equal(m[0, 1:], m[-1, :-1], out=target[0, 1:])
+        if i > 0:
+            starts_run[1:] |= scratch[1:]
+            starts_run[0, 1:] |= scratch[0, 1:]
+    starts_run[0, 0] = True
+    starts = np.flatnonzero(column_major(starts_run))
+    rows = starts % height
+    cols = starts // height
+    return Runs(starts, tuple(m[rows, cols] for m in maps), height, width)
+
+
+def merge_runs(runs: Runs, ids: np.ndarray) -> Runs:
+    """Runs of a relabelling ``ids`` (one id per run of ``runs``), neighbours with equal ids joined."""
+    ids = np.asarray(ids)
+    if len(ids) != len(runs):
+        raise ValueError("one id per run expected")
+    if len(ids) == 0:
+        return Runs(runs.starts, (ids,), runs.height, runs.width)
+    keep = np.empty(len(ids), dtype=bool)
+    keep[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=keep[1:])
+    return Runs(runs.starts[keep], (ids[keep],), runs.height, runs.width)
+
+
+def expand_runs(runs: Runs, values: np.ndarray, dtype=None) -> np.ndarray:
+    """An HxW map holding ``values[r]`` on the pixels of run ``r`` (the inverse of the sweep)."""
+    values = np.asarray(values if dtype is None else np.asarray(values).astype(dtype, copy=False))
+    flat = np.repeat(values, runs.lengths)
+    return from_column_major(flat, runs.height, runs.width)
+
+
+@dataclass(frozen=True)
+class InstanceMasks:
+    """COCO masks of many ids of one frame, row ``i`` describing ``ids[i]`` (ascending)."""
+
+    ids: np.ndarray  # the ids, ascending, unique
+    counts: list[str]  # COCO compressed RLE strings
+    areas: np.ndarray  # int64 pixel counts
+    bboxes: np.ndarray  # float64 (n, 4) XYWH exactly as pycocotools.mask.toBbox
+    height: int
+    width: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rle(self, i: int) -> dict:
+        return {"size": [self.height, self.width], "counts": self.counts[i]}
+
+    def index(self) -> dict[int, int]:
+        """Row of each id."""
+        return {int(v): i for i, v in enumerate(self.ids.tolist())}
+
+
+def encode_coco_counts(values: np.ndarray, group_starts: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Compress many uncompressed COCO count lists at once (pycocotools ``rleToString``).
+
+    ``values`` holds the lists back to back, list ``g`` starting at ``group_starts[g]``. COCO
+    stores each count minus the count two places back (from the 4th count of a list on) in a
+    LEB128-like code: 5 bits per character, bit 0x20 = "more follows", offset by 48.
+    Returns all characters and each list's start offset in them (plus the end offset).
+    """
+    values = np.asarray(values, dtype=np.int64)
+    total = len(values)
+    group_starts = np.asarray(group_starts, dtype=np.int64)
+    if total == 0:
+        return b"", np.zeros(len(group_starts) + 1, dtype=np.int64)
+    group_lengths = np.diff(group_starts, append=total)
+    local = np.arange(total, dtype=np.int64) - np.repeat(group_starts, group_lengths)
+    delta = values.copy()
+    later = np.flatnonzero(local > 2)
+    delta[later] -= values[later - 2]
+
+    chars = np.empty((total, _MAX_CHARS_PER_VALUE), dtype=np.uint8)
+    n_chars = np.zeros(total, dtype=np.int64)
+    active = np.ones(total, dtype=bool)
+    x = delta
+    for k in range(_MAX_CHARS_PER_VALUE):
+        chunk = x & 0x1F
+        x = x >> 5  # arithmetic shift, as the C code's signed long
+        more = np.where(chunk & 0x10, x != -1, x != 0)
+        chars[:, k] = chunk + 48 + (more * 0x20)
+        n_chars += active
+        active &= more
+        if not active.any():
+            break
+    used = np.arange(_MAX_CHARS_PER_VALUE)[None, :] < n_chars[:, None]
+    encoded = chars[used].tobytes()
+    char_starts = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(n_chars, out=char_starts[1:])
+    offsets = np.empty(len(group_starts) + 1, dtype=np.int64)
+    offsets[:-1] = char_starts[group_starts]
+    offsets[-1] = char_starts[-1]
+    return encoded, offsets
+
+
+def encode_instances(runs: Runs, ids: np.ndarray | None = None, keep: np.ndarray | None = None) -> InstanceMasks:
+    """COCO RLE, area and bbox of every id whose runs are selected.
+
+    ``ids``: one id per run (default ``runs.values[0]``); ``keep``: boolean per run (default:
+    every run). Ids are reported ascending; an id appears only if it has a selected run.
+    """
+    ids = runs.values[0] if ids is None else np.asarray(ids)
+    h, w = runs.height, runs.width
+    n_pixels = h * w
+    starts = runs.starts
+    lengths = runs.lengths
+    if keep is not None:
+        starts, lengths, ids = starts[keep], lengths[keep], ids[keep]
+    if len(ids) == 0:
+        return InstanceMasks(np.zeros(0, dtype=np.asarray(ids).dtype), [], np.zeros(0, dtype=np.int64),
+                             np.zeros((0, 4), dtype=np.float64), h, w)
+    order = np.argsort(ids, kind="stable")  # stable: each id's runs stay in pixel order
+    starts, lengths, ids = starts[order], lengths[order], ids[order]
+    n_runs = len(ids)
+    first = np.empty(n_runs, dtype=bool)
+    first[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=first[1:])
+    group_first = np.flatnonzero(first)  # index of each id's first run
+    group_sizes = np.diff(group_first, append=n_runs)
+    group_last = group_first + group_sizes - 1
+    group_of_run = np.repeat(np.arange(len(group_first)), group_sizes)
+
+    ends = starts + lengths
+    previous_end = np.empty(n_runs, dtype=np.int64)
+    previous_end[0] = 0
+    previous_end[1:] = ends[:-1]
+    previous_end[group_first] = 0
+    gaps = starts - previous_end
+    trailing = n_pixels - ends[group_last]  # zeros after the id's last run (omitted when 0)
+    has_trailing = (trailing > 0).astype(np.int64)
+    trailing_before = np.cumsum(has_trailing) - has_trailing
+
+    # counts of id g: [gap, run] per run, then the trailing gap if any
+    pair_pos = 2 * np.arange(n_runs, dtype=np.int64) + trailing_before[group_of_run]
+    total = 2 * n_runs + int(has_trailing.sum())
+    counts = np.empty(total, dtype=np.int64)
+    counts[pair_pos] = gaps
+    counts[pair_pos + 1] = lengths
+    trailing_pos = 2 * (group_last + 1) + trailing_before
+    with_trailing = has_trailing.astype(bool)
+    counts[trailing_pos[with_trailing]] = trailing[with_trailing]
+    group_count_starts = 2 * group_first + trailing_before
+
+    encoded, offsets = encode_coco_counts(counts, group_count_starts)
+    strings = [encoded[a:b].decode("ascii") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+
+    areas = np.add.reduceat(lengths, group_first)
+    # bbox: the extreme columns and rows the runs touch; a run crossing a column boundary covers
+    # the bottom of one column and the top of the next, so every row.
+    last = ends - 1
+    col_start, row_start = np.divmod(starts, h)
+    col_end, row_end = np.divmod(last, h)
+    crosses = col_end > col_start
+    row_min = np.where(crosses, 0, row_start)
+    row_max = np.where(crosses, h - 1, row_end)
+    x0 = col_start[group_first]  # runs are in pixel order: first run has the smallest column
+    x1 = col_end[group_last]
+    y0 = np.minimum.reduceat(row_min, group_first)
+    y1 = np.maximum.reduceat(row_max, group_first)
+    bboxes = np.stack([x0, y0, x1 - x0 + 1, y1 - y0 + 1], axis=1).astype(np.float64)
+    return InstanceMasks(ids[group_first], strings, areas.astype(np.int64), bboxes, h, w)
+
+
+def empty_rle(height: int, width: int) -> dict:
+    """COCO RLE of an all-zero mask (what pycocotools gives for ``np.zeros``)."""
+    encoded, _ = encode_coco_counts(np.array([height * width]), np.array([0]))
+    return {"size": [height, width], "counts": encoded.decode("ascii")}
+
+
+def _keep_mask(run_ids: np.ndarray, keep) -> np.ndarray | None:
+    if keep is None:
+        return None
+    if callable(keep):
+        return np.asarray(keep(run_ids), dtype=bool)
+    return np.isin(run_ids, np.fromiter(keep, dtype=np.int64) if not isinstance(keep, np.ndarray) else keep)
+
+
+def extract_instances(
+    id_map: np.ndarray,
+    keep: Callable[[np.ndarray], np.ndarray] | Iterable[int] | np.ndarray | None = None,
+) -> InstanceMasks:
+    """COCO RLE, area and bbox of every id of ``id_map`` in one pass.
+
+    ``keep``: which ids to report — a vectorised predicate (array of ids → boolean array), a
+    collection of ids, or None for every value present (including 0).
+    """
+    runs = column_runs(id_map)
+    return encode_instances(runs, keep=_keep_mask(runs.values[0], keep))
