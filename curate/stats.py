@@ -295,6 +295,11 @@ def histogram_edges(sizes: list[SplitSizes]) -> np.ndarray:
     return 10 ** np.arange(0.0, top + LOG_BIN_WIDTH / 2, LOG_BIN_WIDTH)
 
 
+#: One colour per source in every panel (matplotlib's first two cycle colours), pruned in green.
+SOURCE_COLOURS = {"cityscapes": "tab:blue", "synscapes": "tab:orange"}
+PRUNED_COLOUR = "tab:green"
+
+
 def _curves(sizes: list[SplitSizes], name: str, edges: np.ndarray, thresholds: dict | None):
     """(label, share per bin, style) for each source, plus the suggested pruning of the synthetic one."""
     curves = []
@@ -303,20 +308,20 @@ def _curves(sizes: list[SplitSizes], name: str, edges: np.ndarray, thresholds: d
         if not len(areas):
             continue
         counts, _ = np.histogram(np.maximum(areas, 1), bins=edges)
-        curves.append((f"{source} (n={len(areas)})", counts / len(areas), "-"))
+        curves.append((f"{source} (n={len(areas)})", counts / len(areas), "-", SOURCE_COLOURS.get(source)))
         suggested = thresholds and thresholds["classes"][name]["fraction"]
         if source == SYNTHETIC_SOURCE and suggested:
             kept = np.sort(areas)[removal_count(suggested, len(areas)):]
             counts, _ = np.histogram(np.maximum(kept, 1), bins=edges)
-            curves.append((f"{source} pruned {suggested:.0%}", counts / len(kept), ":"))
+            curves.append((f"{source} pruned {suggested:.0%}", counts / len(kept), ":", PRUNED_COLOUR))
     return curves
 
 
 def _draw(ax, name: str, curves, edges) -> None:
     from matplotlib.ticker import NullLocator
 
-    for label, share, style in curves:
-        ax.stairs(share, edges, label=label, linestyle=style, linewidth=1.4)
+    for label, share, style, colour in curves:
+        ax.stairs(share, edges, label=label, linestyle=style, linewidth=1.4, color=colour)
     ax.axvline(EVAL_MIN_AREA, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
     # Minor ticks of a log axis over 6 decades cost more to lay out than everything else.
