@@ -50,7 +50,7 @@ def scaled_steps(
 ) -> tuple[int, ...]:
     """LR-decay iterations at the same fractions of ``max_iter`` as ``reference_steps`` of the reference.
 
-    24k → (18k, 22k); 100 → (75, 92). Steps that would fall on 0, on ``max_iter`` or on an earlier
+    24k → (18k, 22k); 100 → (75, 91). Steps that would fall on 0, on ``max_iter`` or on an earlier
     step are dropped (very short runs), because Detectron2's multi-step scheduler needs strictly
     increasing milestones inside the run and more iterations than LR values.
     """
@@ -58,7 +58,7 @@ def scaled_steps(
         raise ValueError(f"max_iter must be positive (got {max_iter})")
     steps: list[int] = []
     for step in reference_steps:
-        scaled = round(max_iter * step / reference_max_iter)
+        scaled = max_iter * step // reference_max_iter  # floor, as curate manifest's schedule hint
         if 0 < scaled < max_iter and (not steps or scaled > steps[-1]) and len(steps) + 2 <= max_iter:
             steps.append(scaled)
     return tuple(steps)

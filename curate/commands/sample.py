@@ -37,11 +37,15 @@ def synscapes(
     ),
     workers: int = typer.Option(1, "--workers", min=1, help="Parallel worker processes (output does not depend on it)."),
     truth: Path = typer.Option(None, "--truth", help="Also write what each frame shows (riders, hidden ids, …) as JSON here."),
+    traffic: str = typer.Option("street", "--traffic",
+                                help="street: dense traffic with many tiny far-away instances; "
+                                     "sparse: a few near objects per frame (short CPU training runs)."),
 ) -> None:
     """Write a Synscapes-layout sample set: rider and two-wheeler as one instance, hidden instances in meta."""
     from curate.sample import parse_size, write_synscapes_sample
 
-    result = write_synscapes_sample(out, frames, seed, parse_size(size), val_fraction, workers=workers, progress=True)
+    result = write_synscapes_sample(out, frames, seed, parse_size(size), val_fraction, workers=workers, progress=True,
+                                    traffic=traffic)
     _write_truth(truth, result)
     typer.echo(result.summary())
 
@@ -55,12 +59,15 @@ def cityscapes(
     size: str = typer.Option("2048x1024", "--size", help="Frame size WIDTHxHEIGHT (Cityscapes is 2048x1024)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Parallel worker processes (output does not depend on it)."),
     truth: Path = typer.Option(None, "--truth", help="Also write what each frame shows (riders, groups, …) as JSON here."),
+    traffic: str = typer.Option("street", "--traffic",
+                                help="street: dense traffic with many tiny far-away instances; "
+                                     "sparse: a few near objects per frame (short CPU training runs)."),
 ) -> None:
     """Write a Cityscapes-layout sample set: polygons, labelIds, 16-bit instanceIds, color, images."""
     from curate.sample import parse_size, write_cityscapes_sample
 
     result = write_cityscapes_sample(
-        out, frames, split.value, seed, parse_size(size), workers=workers, progress=True
+        out, frames, split.value, seed, parse_size(size), workers=workers, progress=True, traffic=traffic
     )
     _write_truth(truth, result)
     typer.echo(result.summary())

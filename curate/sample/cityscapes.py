@@ -21,7 +21,7 @@ import numpy as np
 from curate.errors import CurateError
 from curate.fileio import write_json_atomic, write_png_atomic
 from curate.labels import INSTANCE_ID_OFFSET, LABELS, label_of_polygon
-from curate.sample.driver import check_frames, check_out, check_seed, check_size, run_frames
+from curate.sample.driver import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
 from curate.sample.geometry import frame_polygon
 from curate.sample.model import Part
 from curate.sample.render import add_noise, paint, visible_pixels
@@ -56,12 +56,13 @@ def frame_name(split: str, index: int) -> tuple[str, str]:
     return city, f"{city}_{index // len(cities):06d}_{ANNOTATED_FRAME:06d}"
 
 
-def make_cityscapes_frame(index: int, split: str, seed: int, size: tuple[int, int] = (2048, 1024)) -> CityscapesFrameData:
+def make_cityscapes_frame(index: int, split: str, seed: int, size: tuple[int, int] = (2048, 1024),
+                          traffic: str = "street") -> CityscapesFrameData:
     """Generate the ``index``-th frame of ``split`` (pure: depends only on its arguments)."""
     width, height = check_size(size)
     city, name = frame_name(split, index)
     rng = np.random.default_rng([seed, zlib.crc32(split.encode()), index])
-    scene = generate_scene(rng, width, height, cityscapes=True)
+    scene = generate_scene(rng, width, height, cityscapes=True, traffic=traffic)
 
     entries: list[tuple[Part, int]] = []  # (part with pixel polygon, object index or -1), in file order
     for p in scene.stuff:
@@ -158,8 +159,8 @@ def write_cityscapes_frame(root: Path, frame: CityscapesFrameData) -> None:
     write_png_atomic(paths["color"], _COLOURS[frame.label_ids])
 
 
-def _generate_and_write(root: Path, index: int, split: str, seed: int, size) -> tuple[str, FrameTruth]:
-    frame = make_cityscapes_frame(index, split, seed, size)
+def _generate_and_write(root: Path, index: int, split: str, seed: int, size, traffic: str) -> tuple[str, FrameTruth]:
+    frame = make_cityscapes_frame(index, split, seed, size, traffic)
     write_cityscapes_frame(root, frame)
     return frame.name, frame.truth
 
@@ -173,6 +174,7 @@ def write_cityscapes_sample(
     *,
     workers: int = 1,
     progress: bool = False,
+    traffic: str = "street",
 ) -> SampleTruth:
     """Write ``frames`` procedural frames of ``split`` in the Cityscapes layout; return what was drawn.
 
@@ -180,11 +182,12 @@ def write_cityscapes_sample(
     """
     out = check_out(out)
     size = check_size(size)
+    check_traffic(traffic)
     check_seed(seed)
     check_frames(frames)
     frame_name(split, 0)  # validates the split
     results = run_frames(
-        _generate_and_write, [(out, i, split, seed, size) for i in range(frames)], workers, progress,
+        _generate_and_write, [(out, i, split, seed, size, traffic) for i in range(frames)], workers, progress,
         f"cityscapes {split} frames",
     )
     return SampleTruth("cityscapes", str(out), seed, size, split, dict(sorted(results)))

@@ -35,6 +35,14 @@ def parse_size(text: str) -> tuple[int, int]:
         raise CurateError(None, f"--size: {err}") from None
 
 
+def check_traffic(traffic: str) -> str:
+    from curate.sample.scene import TRAFFIC
+
+    if traffic not in TRAFFIC:
+        raise CurateError(None, f"unknown traffic profile {traffic!r} (expected {' or '.join(TRAFFIC)})")
+    return traffic
+
+
 def check_out(out: Path) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -24,6 +24,36 @@ MIN_DEPTH = 3.0
 #: Largest unclipped object extent, in frame widths/heights, before a placement is retried farther.
 MAX_EXTENT = 2.5
 PLACEMENT_TRIES = 8
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """How busy a scene is: ``[lo, hi)`` ranges of object counts and the farthest object (metres)."""
+
+    cars: tuple[int, int]
+    trucks: tuple[int, int]
+    buses: tuple[int, int]
+    pedestrians: tuple[int, int]
+    bicyclists: tuple[int, int]
+    motorcyclists: tuple[int, int]
+    parked_bicycles: tuple[int, int]
+    parked_motorcycles: tuple[int, int]
+    hidden_attempts: tuple[int, int]
+    train_chance: float
+    max_depth: float
+
+
+#: "street": dense city traffic with many tiny far-away instances (Synscapes-like, ~40 per frame);
+#: "sparse": 3–12 near objects per frame, for short CPU learning runs that must see every class.
+TRAFFIC: dict[str, Traffic] = {
+    "street": Traffic(cars=(10, 28), trucks=(0, 3), buses=(0, 3), pedestrians=(8, 24), bicyclists=(1, 5),
+                      motorcyclists=(0, 3), parked_bicycles=(0, 4), parked_motorcycles=(0, 2),
+                      hidden_attempts=(1, 4), train_chance=0.1, max_depth=160.0),
+    "sparse": Traffic(cars=(1, 4), trucks=(0, 2), buses=(0, 2), pedestrians=(1, 4), bicyclists=(1, 3),
+                      motorcyclists=(0, 2), parked_bicycles=(0, 2), parked_motorcycles=(0, 1),
+                      hidden_attempts=(0, 2), train_chance=0.15, max_depth=35.0),
+}
+
 SYNSCAPES_SCENE_KEYS = (
     "num_cars", "num_trucks", "num_buses", "num_trains", "num_pedestrians", "num_bicyclists",
     "num_motorcyclists", "num_parked_bicycles", "num_parked_motorcycles", "num_hidden_attempts",
@@ -223,16 +253,20 @@ def _place(camera: Camera, model: shapes.Model, kind: str, x: float, z: float, s
     return SceneObject(kind, label, x, z, model.length, model.width, model.height, side_view, parts, ridden, behind)
 
 
-def _depth(rng, near: float, far: float, near_share: float = 0.1, mid: float = 12.0) -> float:
+def _depth_in(rng, near: float, far: float, near_share: float = 0.1, mid: float = 12.0) -> float:
     """Mostly log-uniform in [mid, far] (many small far instances), a few in [near, mid) (large ones)."""
     if rng.random() < near_share:
         return float(rng.uniform(near, mid))
     return _log_uniform(rng, mid, far)
 
 
-def _placement(rng, kind: str, street: Street, parked: bool):
+def _placement(rng, kind: str, street: Street, parked: bool, max_depth: float):
     """Depth, lateral position, side view and traffic slot (lane or kerb, or None) of one object."""
     r, s = street.road_half, street.sidewalk
+
+    def _depth(rng, near, far, *args):  # every depth range ends at the traffic's farthest object
+        return _depth_in(rng, near, min(far, max_depth), *args)
+
     side = float(rng.choice([-1.0, 1.0]))
     if kind in ("car", "truck", "bus"):
         if kind == "car" and rng.random() < 0.3:  # parked along the kerb, often cut by the frame side
@@ -245,7 +279,7 @@ def _placement(rng, kind: str, street: Street, parked: bool):
         x = -r + 0.5 + (lane + 0.5) * lane_width + rng.uniform(-0.3, 0.3)
         return z, float(x), False, ("lane", lane)
     if kind == "train":
-        return float(rng.uniform(40.0, 120.0)), float(rng.uniform(-r, r)), True, None
+        return float(rng.uniform(min(40.0, max_depth / 2), min(120.0, max_depth))), float(rng.uniform(-r, r)), True, None
     if kind == "person":
         if rng.random() < 0.2:  # crossing the road
             return _depth(rng, 6.0, 140.0), float(rng.uniform(-r, r)), False, None
@@ -255,10 +289,11 @@ def _placement(rng, kind: str, street: Street, parked: bool):
     return _depth(rng, 6.0, 120.0, 0.15), side * float(rng.uniform(r - 2.2, r - 0.4)), True, None
 
 
-def _spawn(rng, kind: str, camera: Camera, street: Street, traffic: dict, *, ridden=False, parked=False):
+def _spawn(rng, kind: str, camera: Camera, street: Street, traffic: dict, max_depth: float, *, ridden=False,
+           parked=False):
     """Place one object; vehicles in the same lane or kerb keep a gap. ``None`` if no try fits."""
     for _ in range(PLACEMENT_TRIES):
-        z, x, side_view, slot = _placement(rng, kind, street, parked)
+        z, x, side_view, slot = _placement(rng, kind, street, parked, max_depth)
         model = _build(rng, kind, side_view, ridden)
         if slot is not None and any(abs(z - z1) < (model.length + l1) / 2 + 4.0 for z1, l1 in traffic.get(slot, ())):
             continue
@@ -295,7 +330,7 @@ def make_objects(rng, camera: Camera, street: Street, params: dict) -> list[Scen
     traffic: dict = {}  # lane / kerb → [(depth, length)] of vehicles already there
     for kind, key, options in plan:
         for _ in range(int(params[key])):
-            placed = _spawn(rng, kind, camera, street, traffic, **options)
+            placed = _spawn(rng, kind, camera, street, traffic, params["max_object_depth"], **options)
             if placed is None:
                 continue
             objects.append(placed)
@@ -319,10 +354,10 @@ def make_objects(rng, camera: Camera, street: Street, params: dict) -> list[Scen
 # --- groups (Cityscapes only) --------------------------------------------------------------------
 
 
-def make_group(rng, camera: Camera, street: Street) -> SceneObject | None:
+def make_group(rng, camera: Camera, street: Street, max_depth: float) -> SceneObject | None:
     """A far crowd of cars, persons or bicycles annotated as one region ("cargroup", ...)."""
     kind = str(rng.choice(["car", "person", "bicycle"]))
-    z = float(rng.uniform(35.0, 110.0))
+    z = float(rng.uniform(min(35.0, max_depth * 0.6), min(110.0, max_depth)))
     centre = float(rng.uniform(-street.road_half - street.sidewalk, street.road_half + street.sidewalk))
     members, outlines = [], []
     for i in range(int(rng.integers(3, 7))):
@@ -345,15 +380,17 @@ def make_group(rng, camera: Camera, street: Street) -> SceneObject | None:
 # --- the whole scene -----------------------------------------------------------------------------
 
 
-def scene_params(rng, camera: Camera, extrinsic: dict, street: Street) -> dict:
+def scene_params(rng, camera: Camera, extrinsic: dict, street: Street, traffic: Traffic) -> dict:
     """The ~35 float generation parameters a Synscapes meta file carries under ``scene``."""
-    train = rng.random() < 0.1
+    train = rng.random() < traffic.train_chance
     params = {
-        "num_cars": rng.integers(10, 28), "num_trucks": rng.integers(0, 3), "num_buses": rng.integers(0, 3),
-        "num_trains": 1 if train else 0, "num_pedestrians": rng.integers(8, 24),
-        "num_bicyclists": rng.integers(1, 5), "num_motorcyclists": rng.integers(0, 3),
-        "num_parked_bicycles": rng.integers(0, 4), "num_parked_motorcycles": rng.integers(0, 2),
-        "num_hidden_attempts": rng.integers(1, 4),
+        "num_cars": rng.integers(*traffic.cars), "num_trucks": rng.integers(*traffic.trucks),
+        "num_buses": rng.integers(*traffic.buses), "num_trains": 1 if train else 0,
+        "num_pedestrians": rng.integers(*traffic.pedestrians),
+        "num_bicyclists": rng.integers(*traffic.bicyclists), "num_motorcyclists": rng.integers(*traffic.motorcyclists),
+        "num_parked_bicycles": rng.integers(*traffic.parked_bicycles),
+        "num_parked_motorcycles": rng.integers(*traffic.parked_motorcycles),
+        "num_hidden_attempts": rng.integers(*traffic.hidden_attempts),
         "ego_speed": rng.uniform(0.0, 15.0), "sun_height": rng.uniform(0.1, 1.0),
         "sun_azimuth": rng.uniform(0.0, 360.0), "cloudiness": rng.uniform(0.0, 1.0),
         "fog_density": rng.uniform(0.0, 0.2), "wetness": rng.uniform(0.0, 1.0),
@@ -364,22 +401,24 @@ def scene_params(rng, camera: Camera, extrinsic: dict, street: Street) -> dict:
         "sidewalk_width": street.sidewalk, "lane_width": 2 * street.road_half / street.lanes,
         "building_height_mean": 0.0, "building_height_std": 0.0, "num_buildings": 0.0,
         "num_trees": rng.integers(3, 12), "vegetation_density": rng.uniform(0.1, 0.9),
-        "min_object_depth": MIN_DEPTH, "max_object_depth": 160.0, "noise_amplitude": float(rng.integers(4, 9)),
+        "min_object_depth": MIN_DEPTH, "max_object_depth": traffic.max_depth, "noise_amplitude": float(rng.integers(4, 9)),
     }
     return {k: float(v) for k, v in params.items()}
 
 
-def generate_scene(rng: np.random.Generator, width: int, height: int, *, cityscapes: bool = False) -> Scene:
-    """One street scene. ``cityscapes`` adds crowd groups and the ego-vehicle hood (Cityscapes only)."""
+def generate_scene(rng: np.random.Generator, width: int, height: int, *, cityscapes: bool = False,
+                   traffic: str = "street") -> Scene:
+    """One street scene. ``cityscapes`` adds crowd groups and the ego-vehicle hood (Cityscapes only);
+    ``traffic`` names a :data:`TRAFFIC` profile."""
     camera, extrinsic = make_camera(rng, width, height)
     lanes = int(rng.integers(2, 5))
     street = Street(road_half=lanes * rng.uniform(3.0, 3.6) / 2 + 0.5, sidewalk=rng.uniform(2.5, 5.0), lanes=lanes)
-    params = scene_params(rng, camera, extrinsic, street)
+    params = scene_params(rng, camera, extrinsic, street, TRAFFIC[traffic])
     stuff = make_stuff(rng, camera, street, params)
     objects = make_objects(rng, camera, street, params)
     overlay: tuple[Part, ...] = ()
     if cityscapes:
-        groups = [g for g in (make_group(rng, camera, street) for _ in range(int(rng.integers(1, 3)))) if g]
+        groups = [g for g in (make_group(rng, camera, street, params["max_object_depth"]) for _ in range(int(rng.integers(1, 3)))) if g]
         objects = sorted(objects + groups, key=lambda o: -o.z)
         overlay = (ego_vehicle(camera),)
     params = {k: round(params[k], 6) for k in SYNSCAPES_SCENE_KEYS}

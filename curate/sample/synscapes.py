@@ -30,7 +30,7 @@ import numpy as np
 from curate.errors import CurateError
 from curate.fileio import write_json_atomic, write_png_atomic
 from curate.labels import LABEL_ID
-from curate.sample.driver import check_frames, check_out, check_seed, check_size, run_frames
+from curate.sample.driver import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
 from curate.sample.render import add_noise, paint, visible_pixels
 from curate.sample.scene import generate_scene
 from curate.sample.truth import FrameTruth, SampleTruth
@@ -66,11 +66,12 @@ def frame_numbers(frames: int, val_fraction: float = 0.2) -> list[int]:
     return list(train_range[:train]) + list(val_range[:val])
 
 
-def make_synscapes_frame(number: int, seed: int, size: tuple[int, int] = (1440, 720)) -> SynscapesFrameData:
-    """Generate frame ``number`` (pure: depends only on seed, number and size)."""
+def make_synscapes_frame(number: int, seed: int, size: tuple[int, int] = (1440, 720),
+                         traffic: str = "street") -> SynscapesFrameData:
+    """Generate frame ``number`` (pure: depends only on seed, number, size and traffic profile)."""
     width, height = check_size(size)
     rng = np.random.default_rng([seed, number])
-    scene = generate_scene(rng, width, height)
+    scene = generate_scene(rng, width, height, traffic=traffic)
     groups = [[p] for p in scene.stuff] + [list(o.parts) for o in scene.objects]
     painting = paint(width, height, groups)
     n_parts = sum(len(g) for g in groups)
@@ -170,8 +171,9 @@ def write_synscapes_frame(root: Path, frame: SynscapesFrameData) -> None:
     write_json_atomic(paths["meta"], frame.meta)
 
 
-def _generate_and_write(root: Path, number: int, seed: int, size: tuple[int, int]) -> tuple[int, FrameTruth]:
-    frame = make_synscapes_frame(number, seed, size)
+def _generate_and_write(root: Path, number: int, seed: int, size: tuple[int, int],
+                        traffic: str) -> tuple[int, FrameTruth]:
+    frame = make_synscapes_frame(number, seed, size, traffic)
     write_synscapes_frame(root, frame)
     return number, frame.truth
 
@@ -185,16 +187,19 @@ def write_synscapes_sample(
     *,
     workers: int = 1,
     progress: bool = False,
+    traffic: str = "street",
 ) -> SampleTruth:
     """Write ``frames`` procedural frames in the Synscapes layout under ``out``; return what was drawn.
 
-    Output is byte-identical for the same seed and size, whatever ``workers`` is.
+    Output is byte-identical for the same seed and size, whatever ``workers`` is. ``traffic``:
+    "street" (dense, Synscapes-like) or "sparse" (few near objects; see ``scene.TRAFFIC``).
     """
     out = check_out(out)
     size = check_size(size)
+    check_traffic(traffic)
     check_seed(seed)
     numbers = frame_numbers(frames, val_fraction)
     results = run_frames(
-        _generate_and_write, [(out, n, seed, size) for n in numbers], workers, progress, "synscapes frames"
+        _generate_and_write, [(out, n, seed, size, traffic) for n in numbers], workers, progress, "synscapes frames"
     )
     return SampleTruth("synscapes", str(out), seed, size, None, dict(results))

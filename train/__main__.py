@@ -1,0 +1,220 @@
+"""``python -m train MANIFEST``: Detectron2 PointRend on a ``curate manifest`` file.
+
+Reads and checks the manifest in the launching process (so a bad manifest fails in one line before
+any worker starts), resolves the schedule, then runs ``train.engine.run`` through
+``detectron2.engine.launch`` (one process per GPU, optionally across machines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from curate.errors import CurateError
+
+EPILOG = """\
+examples:
+  # the study's baseline (24k iterations, batch 8 on 4 GPUs x 2 frames, LR 0.01, momentum 0.9):
+  python -m train manifests/cityscapes.json --out runs/baseline --iterations 24000 --num-gpus 4
+  # a mixed set for 50 epochs (iterations = 50 x frames / batch, LR steps at 75 % and 92 %):
+  python -m train manifests/mix.json --out runs/mix --epochs 50 --num-gpus 4
+  # fine-tune from synthetic pre-training with effective LR 0.005 (LR 0.005, momentum 0):
+  python -m train manifests/cityscapes.json --weights runs/syn/model_final.pth --lr 0.005 --momentum 0
+  # evaluate a model:
+  python -m train manifests/mix.json --eval-only --weights runs/mix/model_final.pth
+  # a small CPU model that learns in minutes (tests, demo):
+  python -m train manifests/mix.json --preset cpu-tiny --device cpu --iterations 100
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Train Detectron2 PointRend (Mask R-CNN R50-FPN + PointRend mask head) on the training\n"
+        "set of a `curate manifest` file, then evaluate it on the manifest's evaluation sets with COCO\n"
+        "mask AP (pycocotools) and, where Cityscapes-style ground truth exists, the official Cityscapes AP.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("manifest", type=Path, help="manifest JSON written by `curate manifest`")
+    p.add_argument("--out", type=Path, default=None,
+                   help="run folder for checkpoints, metrics.json, TensorBoard events, eval/*.json "
+                   "(default: runs/<manifest name>)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=float, default=None,
+                        help="train E epochs: iterations = ceil(E x frames / batch), LR steps at the "
+                        "baseline's fractions 18k/24k and 22k/24k (default: the manifest's schedule, "
+                        "else the baseline's 24k iterations)")
+    length.add_argument("--iterations", type=int, default=None,
+                        help="train exactly N iterations (LR steps at the same fractions)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="total images per iteration over all GPUs (default: manifest schedule, else 8; "
+                   "preset cpu-tiny: 4)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="base learning rate (default: manifest schedule, else 0.01; preset cpu-tiny: 0.02)")
+    p.add_argument("--momentum", type=float, default=None,
+                   help="SGD momentum (default: manifest schedule, else 0.9); effective LR = lr/(1-momentum)")
+    p.add_argument("--weights", default=None,
+                   help="initial weights: a checkpoint path, a detectron2:// or https:// address, or 'none' "
+                   "for random init (default: ImageNet R-50 detectron2://ImageNetPretrained/MSRA/R-50.pkl; "
+                   "preset cpu-tiny: none). With --eval-only: the model to evaluate")
+    p.add_argument("--preset", choices=("cityscapes", "cpu-tiny"), default="cityscapes",
+                   help="cityscapes: Detectron2's PointRend R50-FPN Cityscapes config (the study's); "
+                   "cpu-tiny: a small ResNet-18 PointRend at 192 px that learns on a CPU in minutes")
+    p.add_argument("--device", choices=("cuda", "cpu"), default=None,
+                   help="device to train on (default: cuda when available, else cpu)")
+    p.add_argument("--num-gpus", type=int, default=1, help="processes (GPUs) per machine (default 1)")
+    p.add_argument("--num-machines", type=int, default=1, help="machines in the job (default 1)")
+    p.add_argument("--machine-rank", type=int, default=0, help="rank of this machine, 0..M-1 (default 0)")
+    p.add_argument("--dist-url", default="auto",
+                   help="rendezvous address of rank 0, e.g. tcp://10.0.0.1:29500 (default: a free local "
+                   "port; required with several machines)")
+    p.add_argument("--eval-only", action="store_true",
+                   help="do not train: evaluate --weights (or the run folder's last checkpoint with --resume)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the run folder's last checkpoint (iteration, optimizer, scheduler)")
+    p.add_argument("--eval-period", type=int, default=0,
+                   help="evaluate every N iterations as well as at the end (default 0: only at the end)")
+    p.add_argument("--checkpoint-period", type=int, default=None,
+                   help="save a checkpoint every N iterations (default: Detectron2's 5000)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="data-loader worker processes per GPU (default: Detectron2's 4; cpu-tiny: 0)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads per process (default: torch's choice)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0; -1: a random one)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the sha256 check of the manifest's COCO files")
+    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
+                   help="further Detectron2 config overrides, e.g. --opts SOLVER.CHECKPOINT_PERIOD 2000")
+    return p
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_device(args) -> str:
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise CurateError(None, "--device cuda: CUDA is not available on this machine (use --device cpu)")
+        if args.num_gpus > torch.cuda.device_count():
+            raise CurateError(None, f"--num-gpus {args.num_gpus}: only {torch.cuda.device_count()} "
+                              "CUDA device(s) visible")
+    return device
+
+
+def _check_weights(weights: str | None, eval_only: bool, resume: bool) -> None:
+    if eval_only and not resume and (weights is None or weights.lower() in ("", "none")):
+        raise CurateError(None, "--eval-only needs --weights MODEL (or --resume to use the run's last checkpoint)")
+    if weights and "://" not in weights and weights.lower() != "none" and not Path(weights).is_file():
+        raise CurateError(weights, "weights file not found")
+
+
+def prepare(args, argv: list[str]):
+    """Everything checked before launching: manifest, data sets, schedule, device, weights."""
+    from train.config import PRESET_SCHEDULE_DEFAULTS
+    from curate.manifest import load_manifest
+
+    from train.data import check_manifest
+    from train.engine import Job
+    from train.schedule import resolve_schedule
+
+    if args.num_gpus < 1 or args.num_machines < 1 or not 0 <= args.machine_rank < args.num_machines:
+        raise CurateError(None, "--num-gpus and --num-machines must be >= 1 and 0 <= --machine-rank < --num-machines")
+    if args.num_machines > 1 and args.dist_url == "auto":
+        raise CurateError(None, "--dist-url tcp://HOST:PORT is required with --num-machines > 1")
+    device = _check_device(args)
+    if device == "cpu" and args.num_gpus * args.num_machines > 1:
+        # Detectron2 wraps the model in DistributedDataParallel with GPU device ids
+        raise CurateError(None, "several processes (--num-gpus/--num-machines) need --device cuda")
+    _check_weights(args.weights, args.eval_only, args.resume)
+
+    manifest = load_manifest(args.manifest, verify=not args.no_verify)
+    train_set, eval_sets = check_manifest(manifest)
+    preset_defaults = PRESET_SCHEDULE_DEFAULTS[args.preset] if args.preset != "cityscapes" else {}
+    try:
+        schedule = resolve_schedule(
+            train_set.frames,
+            epochs=args.epochs,
+            iterations=args.iterations,
+            batch=args.batch if args.batch is not None else preset_defaults.get("batch"),
+            lr=args.lr if args.lr is not None else preset_defaults.get("base_lr"),
+            momentum=args.momentum,
+            hint=manifest.schedule,
+        )
+    except ValueError as err:
+        raise CurateError(None, str(err)) from None
+    world = args.num_gpus * args.num_machines
+    if schedule.batch % world:
+        raise CurateError(None, f"batch {schedule.batch} is not divisible by {world} processes")
+    if len(args.opts) % 2:
+        raise CurateError(None, "--opts takes KEY VALUE pairs")
+    out = args.out or Path("runs") / args.manifest.stem
+    return Job(
+        manifest=str(manifest.path),
+        train_set=train_set,
+        eval_sets=eval_sets,
+        schedule=schedule,
+        output_dir=str(Path(out).absolute()),
+        preset=args.preset,
+        weights=args.weights,
+        device=device,
+        eval_only=args.eval_only,
+        resume=args.resume,
+        eval_period=args.eval_period,
+        checkpoint_period=args.checkpoint_period,
+        num_workers=args.workers,
+        seed=args.seed,
+        threads=args.threads,
+        opts=list(args.opts),
+        argv=list(argv),
+    )
+
+
+def describe(job, frames: int) -> str:
+    from train.schedule import epochs_for_iterations
+
+    s = job.schedule
+    epochs = epochs_for_iterations(s.max_iter, frames, s.batch)
+    lines = [
+        f"manifest {job.manifest}: {frames} training frames, evaluation sets: "
+        f"{', '.join(e.name for e in job.eval_sets) or 'none'}",
+        f"schedule ({s.origin}): {s.max_iter} iterations x batch {s.batch} = {epochs:.1f} epochs, "
+        f"LR x0.1 at {list(s.steps) or 'none'}",
+        f"learning rate {s.base_lr:g}, momentum {s.momentum:g}: effective LR lr/(1-m) = {s.effective_lr:g}",
+        f"preset {job.preset}, device {job.device}, run folder {job.output_dir}",
+    ]
+    random_init = (job.weights or "x").lower() in ("", "none")
+    if job.preset == "cityscapes" and random_init and not job.eval_only and "MODEL.RESNETS.NORM" not in job.opts:
+        lines.append("note: random init with the cityscapes preset's frozen BatchNorm tends to diverge; "
+                     "use ImageNet weights, or --opts MODEL.RESNETS.NORM BN MODEL.BACKBONE.FREEZE_AT 0")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        job = prepare(args, argv)
+        print(describe(job, job.train_set.frames), flush=True)
+        from train.engine import run
+
+        if args.num_gpus * args.num_machines == 1:
+            run(job)
+        else:
+            from detectron2.engine import launch
+
+            launch(run, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+                   dist_url=args.dist_url, args=(job,))
+    except CurateError as err:
+        return _fail(str(err))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

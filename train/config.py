@@ -1,0 +1,170 @@
+"""The PointRend instance-segmentation config, built in code.
+
+Detectron2's PointRend yaml files are not in the installed wheel, so their values are set here, each
+with its source:
+
+* ``[base-fpn]``   model zoo ``Base-RCNN-FPN.yaml`` (merged from the wheel, not copied);
+* ``[pr-base]``    ``projects/PointRend/configs/InstanceSegmentation/Base-PointRend-RCNN-FPN.yaml``;
+* ``[pr-cs]``      ``projects/PointRend/configs/InstanceSegmentation/pointrend_rcnn_R_50_FPN_1x_cityscapes.yaml``;
+* ``[paper]``      the seed paper §4.1 (baseline: LR ×0.1 after 18k *and* 22k iterations; the
+                   Detectron2 yaml has a single step at 18k);
+* ``[synmix]``     decisions of this project.
+"""
+
+from __future__ import annotations
+
+from detectron2 import model_zoo
+from detectron2.config import CfgNode, get_cfg
+from detectron2.projects.point_rend import add_pointrend_config
+
+from curate.labels import CLASS_NAMES
+from train.schedule import Schedule
+
+NUM_CLASSES = len(CLASS_NAMES)
+#: Detectron2's ImageNet-pretrained ResNet-50 (MSRA weights) — [pr-cs] MODEL.WEIGHTS.
+IMAGENET_R50 = "detectron2://ImageNetPretrained/MSRA/R-50.pkl"
+PRESETS = ("cityscapes", "cpu-tiny")
+
+
+def pointrend_cityscapes_cfg() -> CfgNode:
+    """PointRend R50-FPN with the values of Detectron2's Cityscapes PointRend config (unfrozen)."""
+    cfg = get_cfg()
+    add_pointrend_config(cfg)
+    cfg.merge_from_file(model_zoo.get_config_file("Base-RCNN-FPN.yaml"))  # [base-fpn]
+
+    # [pr-base] Base-PointRend-RCNN-FPN.yaml
+    cfg.MODEL.MASK_ON = True
+    cfg.MODEL.ROI_HEADS.NAME = "PointRendROIHeads"
+    cfg.MODEL.ROI_HEADS.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    cfg.MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES = True
+    # Newer name of the head; PointRendROIHeads converts the legacy "CoarseMaskHead" to it.
+    cfg.MODEL.ROI_MASK_HEAD.NAME = "PointRendMaskHead"
+    cfg.MODEL.ROI_MASK_HEAD.POOLER_TYPE = ""  # the head samples image features itself
+    cfg.MODEL.ROI_MASK_HEAD.FC_DIM = 1024
+    cfg.MODEL.ROI_MASK_HEAD.NUM_FC = 2
+    cfg.MODEL.ROI_MASK_HEAD.OUTPUT_SIDE_RESOLUTION = 7
+    cfg.MODEL.ROI_MASK_HEAD.IN_FEATURES = ["p2"]
+    cfg.MODEL.ROI_MASK_HEAD.POINT_HEAD_ON = True
+    cfg.MODEL.POINT_HEAD.FC_DIM = 256
+    cfg.MODEL.POINT_HEAD.NUM_FC = 3
+    cfg.MODEL.POINT_HEAD.IN_FEATURES = ["p2"]
+    cfg.INPUT.MASK_FORMAT = "bitmask"  # PointRend does not work with polygon masks
+
+    # [pr-cs] pointrend_rcnn_R_50_FPN_1x_cityscapes.yaml
+    cfg.MODEL.WEIGHTS = IMAGENET_R50
+    cfg.MODEL.RESNETS.DEPTH = 50
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = NUM_CLASSES  # 8
+    cfg.MODEL.POINT_HEAD.NUM_CLASSES = NUM_CLASSES  # 8
+    cfg.SOLVER.BASE_LR = 0.01
+    cfg.SOLVER.IMS_PER_BATCH = 8
+    cfg.SOLVER.MAX_ITER = 24_000
+    cfg.SOLVER.STEPS = (18_000, 22_000)  # [paper]; the yaml has (18000,)
+    cfg.SOLVER.MOMENTUM = 0.9  # Detectron2 default, stated by the paper
+    cfg.INPUT.MIN_SIZE_TRAIN = (800, 832, 864, 896, 928, 960, 992, 1024)
+    cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
+    cfg.INPUT.MIN_SIZE_TEST = 1024
+    cfg.INPUT.MAX_SIZE_TRAIN = 2048
+    cfg.INPUT.MAX_SIZE_TEST = 2048
+    # [synmix] the datasets are registered from the manifest (train/data.py)
+    cfg.DATASETS.TRAIN = ()
+    cfg.DATASETS.TEST = ()
+    return cfg
+
+
+def tiny_cpu_overrides(cfg: CfgNode) -> CfgNode:
+    """A small PointRend that learns from random init on a CPU in minutes (measured, install-notes.md).
+
+    Same architecture (FPN Mask R-CNN + PointRend head), smaller everywhere: ResNet-18, 64-channel
+    FPN, few ROIs and points, trainable BatchNorm (frozen BN from random init explodes the loss),
+    gradient clipping (LR 0.02 diverges without it), small inputs.
+    """
+    m = cfg.MODEL
+    m.RESNETS.DEPTH = 18
+    m.RESNETS.RES2_OUT_CHANNELS = 64  # required by depth 18/34
+    m.RESNETS.NORM = "BN"
+    m.BACKBONE.FREEZE_AT = 0
+    m.FPN.OUT_CHANNELS = 64
+    m.ANCHOR_GENERATOR.SIZES = [[16], [32], [64], [128], [256]]
+    m.RPN.PRE_NMS_TOPK_TRAIN = 1000
+    m.RPN.POST_NMS_TOPK_TRAIN = 200
+    m.RPN.PRE_NMS_TOPK_TEST = 500
+    m.RPN.POST_NMS_TOPK_TEST = 100
+    m.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 64
+    m.ROI_HEADS.SCORE_THRESH_TEST = 0.05
+    m.ROI_BOX_HEAD.FC_DIM = 256
+    m.ROI_MASK_HEAD.FC_DIM = 256
+    m.ROI_MASK_HEAD.CONV_DIM = 64  # must not exceed FPN.OUT_CHANNELS
+    m.POINT_HEAD.FC_DIM = 128
+    m.POINT_HEAD.TRAIN_NUM_POINTS = 49
+    m.POINT_HEAD.SUBDIVISION_STEPS = 3
+    # Evaluation costs ~10 ms per detection on a CPU: cap them.
+    cfg.TEST.DETECTIONS_PER_IMAGE = 30
+    cfg.INPUT.MIN_SIZE_TRAIN = (192,)
+    cfg.INPUT.MIN_SIZE_TEST = 192
+    cfg.INPUT.MAX_SIZE_TRAIN = 384
+    cfg.INPUT.MAX_SIZE_TEST = 384
+    cfg.SOLVER.IMS_PER_BATCH = 4
+    cfg.SOLVER.BASE_LR = 0.02
+    cfg.SOLVER.WARMUP_ITERS = 50
+    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 1.0
+    cfg.MODEL.WEIGHTS = ""  # random init
+    cfg.DATALOADER.NUM_WORKERS = 0
+    return cfg
+
+
+#: Schedule defaults of each preset (batch, LR), used when the command line does not give them.
+PRESET_SCHEDULE_DEFAULTS = {
+    "cityscapes": {"batch": 8, "base_lr": 0.01},
+    "cpu-tiny": {"batch": 4, "base_lr": 0.02},
+}
+
+
+def build_cfg(
+    *,
+    schedule: Schedule,
+    train_dataset: str,
+    test_datasets: tuple[str, ...],
+    output_dir: str,
+    preset: str = "cityscapes",
+    weights: str | None = None,
+    device: str = "cuda",
+    eval_period: int = 0,
+    checkpoint_period: int | None = None,
+    num_workers: int | None = None,
+    seed: int = 0,
+    opts: list[str] | None = None,
+) -> CfgNode:
+    """The full frozen config of a run: preset, then the schedule, paths and command-line values, then ``opts``.
+
+    ``weights``: a path or Detectron2 URL, ``""``/``"none"`` for random init, None for the preset's default.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    cfg = pointrend_cityscapes_cfg()
+    if preset == "cpu-tiny":
+        tiny_cpu_overrides(cfg)
+    cfg.SOLVER.IMS_PER_BATCH = schedule.batch
+    cfg.SOLVER.BASE_LR = schedule.base_lr
+    cfg.SOLVER.MOMENTUM = schedule.momentum
+    cfg.SOLVER.MAX_ITER = schedule.max_iter
+    cfg.SOLVER.STEPS = tuple(schedule.steps)
+    # Warm-up may not outlast the run (Detectron2 would clip it silently to the whole run).
+    cfg.SOLVER.WARMUP_ITERS = min(cfg.SOLVER.WARMUP_ITERS, max(schedule.max_iter // 2, 1))
+    if checkpoint_period is not None:
+        cfg.SOLVER.CHECKPOINT_PERIOD = checkpoint_period
+    if weights is not None:
+        cfg.MODEL.WEIGHTS = "" if weights.lower() in ("", "none") else weights
+    cfg.MODEL.DEVICE = device
+    cfg.DATASETS.TRAIN = (train_dataset,)
+    cfg.DATASETS.TEST = tuple(test_datasets)
+    cfg.TEST.EVAL_PERIOD = eval_period
+    if num_workers is not None:
+        cfg.DATALOADER.NUM_WORKERS = num_workers
+    cfg.OUTPUT_DIR = output_dir
+    cfg.SEED = seed
+    if opts:
+        cfg.merge_from_list(list(opts))
+    cfg.freeze()
+    return cfg
