@@ -28,7 +28,12 @@ fi
 
 command -v "$PYTHON" >/dev/null || { echo "install.sh: $PYTHON not found (set PYTHON=...)" >&2; exit 1; }
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-PIP="$VENV/bin/python -m pip --disable-pip-version-check -q"
+# pip -q, minus the warnings this machine's pip config prints for index folders it does not have.
+pip_q() {
+    "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+PIP=pip_q
 $PIP install "pip>=24" wheel
 
 if [ "$WITH_TRAIN" = 1 ]; then
