@@ -10,10 +10,21 @@ import typer
 
 RULES_HELP = ("Comma-separated harmonization rules to apply (default: all of rider-split, invisible, "
               "drop-ignored-classes). They always run in that order; each is counted in the report.")
-WORKERS_HELP = "Parallel worker processes (default: all cores). Output is byte-identical for any number."
+WORKERS_HELP = ("Parallel worker processes on this machine (default: all cores; ignored with --backend dask, "
+                "where the cluster's workers run the shards). Output is byte-identical for any number.")
+BACKEND_HELP = ("Where the shards run: joblib = processes on this machine; dask = an existing Dask cluster "
+                "(needs --scheduler or DASK_SCHEDULER_ADDRESS, and the dask extra of synmix). Default: dask when "
+                "--scheduler is given, else joblib. Output is byte-identical either way.")
+SCHEDULER_HELP = ("Address of a running Dask scheduler, e.g. tcp://HOST:8786 (implies --backend dask). Every "
+                  "worker must see ROOT and OUT at the same paths (shared file system).")
 RESUME_HELP = ("Reuse the shards a previous, interrupted run of the same command left in OUT/.shards "
                "(checked: same input root, split, rules, options and frames).")
 SHARD_HELP = "Frames per shard: the unit of parallel work and of --resume."
+
+
+class Backend(str, Enum):
+    joblib = "joblib"
+    dask = "dask"
 
 
 class OnError(str, Enum):
@@ -74,6 +85,8 @@ def register(app: typer.Typer) -> None:
                                              "skip: record it in the report and go on."),
         resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
         shard_size: int = typer.Option(64, "--shard-size", help=SHARD_HELP),
+        backend: Optional[Backend] = typer.Option(None, "--backend", help=BACKEND_HELP),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
     ) -> None:
         """Harmonize Synscapes to Cityscapes conventions and write OUT/synscapes_{split}.json."""
@@ -81,7 +94,8 @@ def register(app: typer.Typer) -> None:
 
         result = convert("synscapes", root, out, split=split.value, split_file=split_file, rules=rules,
                          workers=workers, gtfine=gtfine, copy_images=copy_images, on_error=on_error.value,
-                         resume=resume, shard_size=shard_size, progress=False if quiet else None)
+                         resume=resume, shard_size=shard_size, backend=backend and backend.value,
+                         scheduler=scheduler, progress=False if quiet else None)
         if not quiet:
             _print_result(result)
 
@@ -97,6 +111,8 @@ def register(app: typer.Typer) -> None:
                                              "skip: record it in the report and go on."),
         resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
         shard_size: int = typer.Option(64, "--shard-size", help=SHARD_HELP),
+        backend: Optional[Backend] = typer.Option(None, "--backend", help=BACKEND_HELP),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
     ) -> None:
         """Export Cityscapes gtFine instances to OUT/cityscapes_{split}.json (groups as iscrowd,
@@ -106,7 +122,8 @@ def register(app: typer.Typer) -> None:
         splits = ("train", "val") if split is CityscapesSplit.all else (split.value,)
         for name in splits:
             result = convert("cityscapes", root, out, split=name, workers=workers, on_error=on_error.value,
-                             resume=resume, shard_size=shard_size, progress=False if quiet else None)
+                             resume=resume, shard_size=shard_size, backend=backend and backend.value,
+                             scheduler=scheduler, progress=False if quiet else None)
             if not quiet:
                 _print_result(result)
 

@@ -3,7 +3,8 @@
 Frames are cut into shards of ``shard_size`` consecutive frames (in sorted frame order). A shard
 is one task: a picklable :class:`ShardSpec` in, the shard's records written atomically to
 ``OUT/.shards/{source}_{split}/NNNNN.json`` out (workers return only a small summary, so memory
-stays bounded). :func:`run_tasks` runs the tasks on a backend (joblib today; issue 6 adds Dask).
+stays bounded). :func:`open_backend` runs the tasks on a backend: joblib processes on this machine,
+or an existing Dask cluster (:mod:`curate.convert.dask_backend`).
 Once every shard is on disk they are streamed, in shard order, into ``OUT/{source}_{split}.json``
 and the report; then the shard folder is removed. Ids come from frame numbers, so the output is
 byte-identical for any worker count or completion order.
@@ -46,7 +47,7 @@ from curate.sources import synscapes as syn_source
 
 SOURCES = ("synscapes", "cityscapes")
 ON_ERROR = ("fail", "skip")
-BACKENDS = ("joblib",)
+BACKENDS = ("joblib", "dask")
 SHARD_SCHEMA = "synmix.convert-shard"
 REPORT_SCHEMA = "synmix.convert-report"
 SCHEMA_VERSION = 1
@@ -214,21 +215,60 @@ def read_complete_shard(spec: ShardSpec) -> dict | None:
 # --- backends ----------------------------------------------------------------------------------
 
 
-def run_tasks(fn: Callable, tasks: list, backend: str = "joblib", workers: int = 1) -> Iterator:
-    """Run ``fn(task)`` for every task, yielding results as they complete (any order).
+class JoblibBackend:
+    """Processes on this machine (loky); ``workers == 1`` runs the tasks in this process."""
 
-    ``fn`` and the tasks must be picklable for a parallel backend. ``workers == 1`` runs in this
-    process. Backends: ``joblib`` (loky processes); issue 6 adds ``dask``.
-    """
-    if workers <= 1 or len(tasks) <= 1:
-        yield from map(fn, tasks)
-        return
-    if backend == "joblib":
+    name = "joblib"
+    scheduler = None
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.in_process = workers <= 1
+
+    def __enter__(self) -> "JoblibBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def map_unordered(self, fn: Callable, tasks: list) -> Iterator:
+        if self.in_process or len(tasks) <= 1:
+            yield from map(fn, tasks)
+            return
         from joblib import Parallel, delayed
 
-        yield from Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(fn)(t) for t in tasks)
-        return
+        yield from Parallel(n_jobs=self.workers, return_as="generator_unordered")(delayed(fn)(t) for t in tasks)
+
+
+def open_backend(backend: str | None, workers: int = 1, scheduler: str | None = None, shared_dirs=(),
+                 writable_dirs=()):
+    """The task runner for ``--backend``/``--scheduler`` (a context manager with ``map_unordered``,
+    ``workers``, ``in_process``, ``name`` and ``scheduler``).
+
+    ``backend=None`` means dask when a scheduler is given, else joblib. For Dask, ``shared_dirs``
+    must exist and ``writable_dirs`` be writable on every worker (checked on connecting).
+    """
+    if backend is None:
+        backend = "dask" if scheduler else "joblib"
+    if backend == "joblib":
+        if scheduler:
+            raise CurateError(None, "--scheduler applies to --backend dask only")
+        return JoblibBackend(workers)
+    if backend == "dask":
+        from curate.convert.dask_backend import DaskBackend
+
+        return DaskBackend(scheduler, shared_dirs, writable_dirs)
     raise CurateError(None, f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
+
+
+def run_tasks(fn: Callable, tasks: list, backend: str | None = "joblib", workers: int = 1,
+              scheduler: str | None = None) -> Iterator:
+    """Run ``fn(task)`` for every task, yielding results as they complete (any order).
+
+    ``fn`` and the tasks must be picklable for a parallel backend. See :func:`open_backend`.
+    """
+    with open_backend(backend, workers, scheduler) as runner:
+        yield from runner.map_unordered(fn, tasks)
 
 
 def default_workers() -> int:
@@ -330,13 +370,15 @@ def convert(
     on_error: str = "fail",
     resume: bool = False,
     shard_size: int = DEFAULT_SHARD_SIZE,
-    backend: str = "joblib",
+    backend: str | None = None,
+    scheduler: str | None = None,
     progress: bool | None = None,
 ) -> ConvertResult:
     """Convert one split of a source to ``OUT/{source}_{split}.json`` + ``.report.json``.
 
-    ``progress=None`` shows the tqdm bar only on a terminal. See the module doc for shards and
-    resume; :func:`report_for` for the report's fields.
+    ``progress=None`` shows the tqdm bar only on a terminal. ``backend``/``scheduler``: see
+    :func:`open_backend` (with Dask, ``workers`` is ignored: the cluster's worker threads run the
+    shards). See the module doc for shards and resume; :func:`report_for` for the report's fields.
     """
     from tqdm import tqdm
 
@@ -376,18 +418,18 @@ def convert(
 
     workers = min(workers, max(1, len(todo)))
     done_frames = sum(len(s.frames) for s in specs) - sum(len(s.frames) for s in todo)
-    with tqdm(total=len(frames), initial=done_frames, unit="frame", desc=f"convert {job.name}",
-              disable=(None if progress is None else not progress), dynamic_ncols=True) as bar:
-        if workers == 1:
-            fn = partial(run_shard, on_frame=bar.update)
-        else:
-            fn = run_shard
-        results = run_tasks(fn, todo, backend, workers)
+    runner = open_backend(backend, workers, scheduler, shared_dirs=(root, job.shard_dir),
+                          writable_dirs=(out, job.shard_dir))
+    with runner, tqdm(total=len(frames), initial=done_frames, unit="frame", desc=f"convert {job.name}",
+                      disable=(None if progress is None else not progress), dynamic_ncols=True) as bar:
+        # in this process the bar moves per frame; from other processes, per finished shard
+        fn = partial(run_shard, on_frame=bar.update) if runner.in_process else run_shard
+        results = runner.map_unordered(fn, todo)
         try:
             for summary in results:
                 if summary["error"]:
                     raise CurateError(*summary["error"])
-                if workers > 1:
+                if not runner.in_process:
                     bar.update(summary["frames"])
         finally:
             with warnings.catch_warnings():  # joblib warns that it cancels the tasks still running
@@ -397,7 +439,8 @@ def convert(
 
     coco_path = out / f"{job.name}.json"
     merged = merge_shards(specs, coco_path)
-    report = report_for(job, frames, merged, split_file=split_file, workers=workers, shard_size=shard_size,
+    report = report_for(job, frames, merged, split_file=split_file, workers=runner.workers,
+                        backend={"backend": runner.name, "scheduler": runner.scheduler}, shard_size=shard_size,
                         shards=len(specs), reused=reused,
                         timings={"convert_s": convert_seconds, "total_s": time.perf_counter() - started})
     report_path = out / f"{job.name}.report.json"
@@ -416,7 +459,7 @@ def _stages_in_rule_order(stages: dict, rules) -> dict:
 
 
 def report_for(job: ConvertJob, frames: list, merged: dict, split_file, workers: int, shard_size: int,
-               shards: int, reused: int, timings: dict) -> dict:
+               shards: int, reused: int, timings: dict, backend: dict | None = None) -> dict:
     """The ``{source}_{split}.report.json`` document (schema ``synmix.convert-report`` v1)."""
     counts = merged["counts"]
     total_s = timings["total_s"]
@@ -434,7 +477,8 @@ def report_for(job: ConvertJob, frames: list, merged: dict, split_file, workers:
             "image_links": f"leftImg8bit/{job.split}" if job.gtfine else None,
         },
         "rules": list(job.rules),
-        "options": {"workers": workers, "shard_size": shard_size, "on_error": job.on_error,
+        "options": {**(backend or {"backend": "joblib", "scheduler": None}),
+                    "workers": workers, "shard_size": shard_size, "on_error": job.on_error,
                     "gtfine": job.gtfine, "copy_images": job.copy_images},
         "frames": {"listed": len(frames), "converted": merged["images"], "skipped": len(merged["skipped"])},
         "skipped_frames": merged["skipped"],
