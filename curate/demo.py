@@ -21,12 +21,14 @@ from curate.convert import convert
 from curate.errors import CurateError
 from curate.manifest import ManifestRequest, make_manifests
 from curate.sample import write_cityscapes_sample, write_synscapes_sample
+from curate.sources.synscapes import DEFAULT_SPLITS
 from curate.stats import format_table, run_stats
 
 #: Sizes that keep the demo under 10 minutes on 2 cores while every step has real work to do.
 SYNSCAPES_FRAMES, SYNSCAPES_SIZE = 30, (720, 360)
 CITYSCAPES_TRAIN, CITYSCAPES_VAL, CITYSCAPES_SIZE = 16, 6, (768, 384)
 TRAIN_ITERATIONS = 150
+SYNSCAPES_VAL_START = DEFAULT_SPLITS["val"].start
 
 
 @dataclass
@@ -67,10 +69,10 @@ def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRA
         raise CurateError(out, "exists and is not a folder")
     summary = DemoSummary(out=out)
     syn_root, cs_root, conv = out / "Synscapes", out / "cityscapes", out / "converted"
-    steps = 5 if train else 4
+    steps = 6 if train else 5
 
     t = _step(1, steps, f"procedural sample sets → {syn_root}, {cs_root}")
-    write_synscapes_sample(syn_root, frames=SYNSCAPES_FRAMES, seed=seed, size=SYNSCAPES_SIZE, progress=True)
+    syn_truth = write_synscapes_sample(syn_root, frames=SYNSCAPES_FRAMES, seed=seed, size=SYNSCAPES_SIZE, progress=True)
     write_cityscapes_sample(cs_root, CITYSCAPES_TRAIN, "train", seed, size=CITYSCAPES_SIZE, progress=True)
     write_cityscapes_sample(cs_root, CITYSCAPES_VAL, "val", seed + 1, size=CITYSCAPES_SIZE, progress=True)
     summary.seconds["sample"] = time.perf_counter() - t
@@ -106,8 +108,14 @@ def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRA
     summary.removed_per_class = {name: before[name] - after.get(name, 0) for name in before}
     summary.seconds["manifest"] = time.perf_counter() - t
 
+    t = _step(5, steps, "curate show: the rider split and the pruning, as pictures")
+    summary.figures += write_pictures(syn_root, conv, out / "show", syn_truth)
+    for path in summary.figures[-2:]:
+        typer.echo(f"  {path}")
+    summary.seconds["show"] = time.perf_counter() - t
+
     if train:
-        t = _step(5, steps, f"python -m train: {iterations} CPU iterations of PointRend (small backbone), then evaluation")
+        t = _step(6, steps, f"python -m train: {iterations} CPU iterations of PointRend (small backbone), then evaluation")
         if not detectron2_available():
             typer.echo("  Detectron2 is not installed (./install.sh installs it): training skipped.")
         else:
@@ -123,6 +131,22 @@ def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRA
     return summary
 
 
+def busiest_rider_frame(truth) -> int:
+    """The train frame with the most riders split off (ties: the lowest number)."""
+    train = [n for n in truth.frames if n < SYNSCAPES_VAL_START]
+    return min(train, key=lambda n: (-len(truth.frames[n].riders), n))
+
+
+def write_pictures(syn_root: Path, conv: Path, folder: Path, truth) -> list[Path]:
+    from curate.show import prune_picture, synscapes_picture, write_picture
+
+    frame = busiest_rider_frame(truth)
+    return [
+        write_picture(folder / "rider-split.png", synscapes_picture(syn_root, frame)),
+        write_picture(folder / "prune.png", prune_picture(conv, frame, split="train")),
+    ]
+
+
 def print_summary(summary: DemoSummary) -> None:
     typer.secho("\nsynmix demo summary", bold=True)
     for key in sorted(summary.frames):
@@ -133,6 +157,8 @@ def print_summary(summary: DemoSummary) -> None:
     for path in summary.figures:
         if path.name == "sizes.png":
             typer.echo(f"  size histograms: {path} (+ size_<class>.png beside it)")
+        elif path.parent.name == "show":
+            typer.echo(f"  picture: {path}")
     for path in summary.eval_files:
         typer.echo(f"  evaluation: {path}")
     for path in summary.eval_files:

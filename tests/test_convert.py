@@ -345,19 +345,22 @@ def test_output_is_byte_identical_for_any_worker_count(handmade, tmp_path):
 
 
 def test_resume_after_hard_kill_gives_identical_file(handmade, tmp_path):
-    fresh = convert("synscapes", handmade, tmp_path / "fresh", split="all", workers=1, shard_size=1)
+    fresh = {split: convert("synscapes", handmade, tmp_path / "fresh", split=split, workers=1, shard_size=1)
+             for split in ("train", "val")}
     out = tmp_path / "out"
+    # --split all on the command line: train (frames 1, 2, 3) then val (20001), one file each
     args = ["convert", "synscapes", str(handmade), "--out", str(out), "--split", "all", "-j", "1",
             "--shard-size", "1", "-q"]
     killed = run_cli(*args, env={KILL_AT_FRAME_ENV: "3"})
     assert killed.returncode == -9  # SIGKILL: no cleanup ran
-    shards = sorted(p.name for p in (out / ".shards/synscapes_all").glob("*.json"))
-    assert shards == ["00000.json", "00001.json"] and not (out / "synscapes_all.json").exists()
+    shards = sorted(p.name for p in (out / ".shards/synscapes_train").glob("*.json"))
+    assert shards == ["00000.json", "00001.json"] and not (out / "synscapes_train.json").exists()
 
     resumed = run_cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert (out / "synscapes_all.json").read_bytes() == fresh.coco_path.read_bytes()
-    assert load(out / "synscapes_all.report.json")["shards"] == {"total": 4, "reused": 2}
+    for split, result in fresh.items():
+        assert (out / f"synscapes_{split}.json").read_bytes() == result.coco_path.read_bytes()
+    assert load(out / "synscapes_train.report.json")["shards"] == {"total": 3, "reused": 2}
 
 
 def test_resume_ignores_shards_of_another_configuration(handmade, tmp_path):

@@ -67,8 +67,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Output folder for synscapes_{split}.json and its report."),
         split: SynscapesSplit = typer.Option(
             SynscapesSplit.train, "--split",
-            help="Frames 1..20000 = train, 20001..25000 = val (synmix's default split), all = every frame. "
-                 "Names the output when --split-file is given."),
+            help="Frames 1..20000 = train, 20001..25000 = val (synmix's default split); all = train and val, "
+                 "one file each. With --split-file it only names the output."),
         split_file: Optional[Path] = typer.Option(
             None, "--split-file", help="Text file of frame numbers (one per line) to convert instead of the "
                                        "default split rule."),
@@ -92,12 +92,14 @@ def register(app: typer.Typer) -> None:
         """Harmonize Synscapes to Cityscapes conventions and write OUT/synscapes_{split}.json."""
         from curate.convert import convert
 
-        result = convert("synscapes", root, out, split=split.value, split_file=split_file, rules=rules,
-                         workers=workers, gtfine=gtfine, copy_images=copy_images, on_error=on_error.value,
-                         resume=resume, shard_size=shard_size, backend=backend and backend.value,
-                         scheduler=scheduler, progress=False if quiet else None)
-        if not quiet:
-            _print_result(result)
+        splits = ("train", "val") if split is SynscapesSplit.all and split_file is None else (split.value,)
+        for name in splits:
+            result = convert("synscapes", root, out, split=name, split_file=split_file, rules=rules,
+                             workers=workers, gtfine=gtfine, copy_images=copy_images, on_error=on_error.value,
+                             resume=resume, shard_size=shard_size, backend=backend and backend.value,
+                             scheduler=scheduler, progress=False if quiet else None)
+            if not quiet:
+                _print_result(result)
 
     @convert_app.command("cityscapes")
     def cityscapes(
