@@ -1,7 +1,7 @@
 """``python -m train``: registration, both evaluators, a real PointRend run, and errors.
 
-CPU only, nothing downloaded (random init). Data: the real pipeline (curate sample → convert →
-manifest) and hand-made frames with known names and layouts (test_train_scenes.py).
+CPU only, nothing downloaded (random init). Data: the real pipeline on the project's own sample
+sets (curate sample → convert → manifest), in both on-disk layouts.
 """
 
 from __future__ import annotations
@@ -18,51 +18,66 @@ pytest.importorskip("detectron2")
 torch = pytest.importorskip("torch")
 
 from pycocotools import mask as mask_util  # noqa: E402
-from test_train_scenes import write_manifest, write_scene_set  # noqa: E402
 
 from curate.labels import CLASS_NAMES, LABEL_ID  # noqa: E402
 
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def scenes(tmp_path_factory) -> dict:
-    """Cityscapes-layout train frames, a Synscapes-layout val set, and a manifest over them."""
-    root = tmp_path_factory.mktemp("scenes")
-    cs, syn = root / "cityscapes", root / "synscapes"
-    train = write_scene_set(cs, "train", frames=4, seed=11)
-    cs_val = write_scene_set(cs, "val", frames=2, seed=12, first_frame=100)
-    syn_val = write_scene_set(syn, "val", frames=2, seed=13, layout="synscapes", first_frame=20001)
-    eval_sets = [
-        {"name": "cityscapes_val", "coco": cs_val, "root": cs, "gt_dir": cs / "gtFine/val",
-         "image_dir": cs / "leftImg8bit/val"},
-        {"name": "synscapes_val", "coco": syn_val, "root": syn, "gt_dir": syn / "gtFine/val",
-         "image_dir": syn / "leftImg8bit/val"},
-        {"name": "synscapes_val_coco_only", "coco": syn_val, "root": syn},
-    ]
-    manifest = write_manifest(root / "manifests" / "mix.json", train, cs, eval_sets)
-    return {"root": root, "manifest": manifest, "train": train, "cs_val": cs_val, "syn_val": syn_val}
+def _loggers() -> list:
+    """The loggers Detectron2's setup_logger equips (pytest's own handlers sit on the root logger)."""
+    import logging
+
+    return [g for name, g in logging.Logger.manager.loggerDict.items()
+            if isinstance(g, logging.Logger) and name.split(".")[0] in ("detectron2", "d2", "fvcore")]
+
+
+@pytest.fixture(autouse=True)
+def _drop_log_handlers_added_by_the_test():
+    """Detectron2's setup_logger binds console handlers to this test's captured stdout, which pytest
+    closes afterwards: later runs in the same session would print a "Logging error" per record."""
+    before = {id(g): set(g.handlers) for g in _loggers()}
+    yield
+    for g in _loggers():
+        for handler in [h for h in g.handlers if h not in before.get(id(g), set())]:
+            g.removeHandler(handler)
+            handler.close()
+
+
+def _train_frames(out: Path) -> int:
+    return sum(len(json.loads((out / f"{source}_train.json").read_text())["images"])
+               for source in ("synscapes", "cityscapes"))
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, synscapes_sample, cityscapes_sample) -> dict:
-    """The real pipeline on the shared sample sets: curate convert (Synscapes with --gtfine) and
-    curate manifest (all real + all synthetic frames, evaluation on both val splits)."""
+    """The real pipeline on private copies of the shared sample sets, in one self-contained tree:
+    curate convert (Synscapes with --gtfine) and curate manifest (all real + all synthetic frames,
+    evaluation on both val splits); manifest paths are relative, so a copy of ``root`` is a working
+    copy that a test may break. ``plain``: Synscapes converted without --gtfine (COCO ground truth only)."""
     from curate.convert import convert
     from curate.manifest import ManifestRequest, make_manifests
 
-    out = tmp_path_factory.mktemp("converted")
+    root = tmp_path_factory.mktemp("pipeline")
+    syn, cs = root / "Synscapes", root / "cityscapes"
+    shutil.copytree(synscapes_sample[0], syn)
+    shutil.copytree(cityscapes_sample[0], cs)
+    out, plain = root / "converted", root / "converted_plain"
     for split in ("train", "val"):
-        convert("synscapes", synscapes_sample[0], out, split=split, gtfine=True, workers=1, progress=False)
-        convert("cityscapes", cityscapes_sample[0], out, split=split, workers=1, progress=False)
-    [manifest] = make_manifests(ManifestRequest(out=out, output=out / "manifests" / "mix.json", real="all",
+        convert("synscapes", syn, out, split=split, gtfine=True, workers=1, progress=False)
+        convert("cityscapes", cs, out, split=split, workers=1, progress=False)
+        convert("synscapes", syn, plain, split=split, workers=1, progress=False)
+    [manifest] = make_manifests(ManifestRequest(out=out, output=root / "manifests" / "mix.json", real="all",
                                                 synthetic="all", no_prune=True), progress=False)
-    return {"out": out, "manifest": manifest}
+    [plain_manifest] = make_manifests(ManifestRequest(out=plain, output=root / "manifests" / "plain.json",
+                                                      synthetic="all", no_prune=True), progress=False)
+    return {"root": root, "out": out, "manifest": manifest, "plain_manifest": plain_manifest,
+            "train_frames": _train_frames(out)}
 
 
-def _copy_manifest_tree(scenes, tmp_path) -> Path:
+def _copy_manifest_tree(pipeline, tmp_path) -> Path:
     """A private copy to break (manifest paths are relative, so the copy is self-contained)."""
-    shutil.copytree(scenes["root"], tmp_path / "copy", symlinks=True)
+    shutil.copytree(pipeline["root"], tmp_path / "copy", symlinks=True)
     return tmp_path / "copy" / "manifests" / "mix.json"
 
 
@@ -76,29 +91,35 @@ def _main(argv) -> int:
 # registration
 
 
-def test_registration_resolves_paths_classes_and_cityscapes_names(scenes, tmp_path):
+def test_registration_resolves_paths_classes_and_cityscapes_names(pipeline, tmp_path):
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     from train.data import register_manifest
 
-    manifest, reg = register_manifest(scenes["manifest"], prefix="t_reg")
-    assert reg.train == "t_reg_train" and reg.frames == 4
-    assert reg.tests == ("t_reg_cityscapes_val", "t_reg_synscapes_val", "t_reg_synscapes_val_coco_only")
+    manifest, reg = register_manifest(pipeline["manifest"], prefix="t_reg")
+    assert reg.train == "t_reg_train" and reg.frames == pipeline["train_frames"]
+    assert reg.tests == ("t_reg_cityscapes_val", "t_reg_synscapes_val")
 
     train = DatasetCatalog.get(reg.train)
-    coco = json.loads(scenes["train"].read_text())
-    assert len(train) == 4
+    assert len(train) == pipeline["train_frames"]
     for record in train:
         assert os.path.isfile(record["file_name"])
         for ann in record["annotations"]:
             assert 0 <= ann["category_id"] < len(CLASS_NAMES)  # contiguous ids
             assert "counts" in ann["segmentation"]
-    # the same masks as the COCO file, category by category
+    # the same masks as the converted COCO files of both sources, category by category
+    sources = [json.loads((pipeline["out"] / f"{s}_train.json").read_text()) for s in ("synscapes", "cityscapes")]
     n_by_class = np.bincount([a["category_id"] for r in train for a in r["annotations"]], minlength=8)
-    want = np.bincount([a["category_id"] - 1 for a in coco["annotations"]], minlength=8)
+    want = np.bincount([a["category_id"] - 1 for coco in sources for a in coco["annotations"]], minlength=8)
     assert n_by_class.tolist() == want.tolist()
+    assert sum(a.get("iscrowd", 0) for r in train for a in r["annotations"]) == sum(
+        a["iscrowd"] for coco in sources for a in coco["annotations"]) > 0  # crowd regions kept as such
 
-    for name in reg.tests + (reg.train,):
+    # a manifest over Synscapes converted without --gtfine: its val set has COCO ground truth only
+    _, plain_reg = register_manifest(pipeline["plain_manifest"], prefix="t_reg_plain")
+    assert plain_reg.tests == ("t_reg_plain_synscapes_val",)
+
+    for name in reg.tests + (reg.train,) + plain_reg.tests:
         meta = MetadataCatalog.get(name)
         assert list(meta.thing_classes) == list(CLASS_NAMES)
         assert meta.cityscapes_ids == [LABEL_ID[n] for n in CLASS_NAMES]
@@ -113,9 +134,9 @@ def test_registration_resolves_paths_classes_and_cityscapes_names(scenes, tmp_pa
     assert MetadataCatalog.get("t_reg_synscapes_val").gt_dir.endswith(os.path.join("gtFine", "val"))
     assert MetadataCatalog.get("t_reg_synscapes_val").evaluator_type == "cityscapes_instance"
     # without gt_dir: the COCO file names stay, only COCOEvaluator applies
-    plain = DatasetCatalog.get("t_reg_synscapes_val_coco_only")
+    plain = DatasetCatalog.get("t_reg_plain_synscapes_val")
     assert sorted(os.path.basename(r["file_name"]) for r in plain) == ["20001.png", "20002.png"]
-    assert not hasattr(MetadataCatalog.get("t_reg_synscapes_val_coco_only"), "gt_dir")
+    assert not hasattr(MetadataCatalog.get("t_reg_plain_synscapes_val"), "gt_dir")
 
     from detectron2.evaluation import CityscapesInstanceEvaluator, COCOEvaluator
 
@@ -123,7 +144,7 @@ def test_registration_resolves_paths_classes_and_cityscapes_names(scenes, tmp_pa
 
     kinds = lambda name: [type(e).__mro__[1] for e in build_evaluator(name, str(tmp_path))._evaluators]  # noqa: E731
     assert kinds("t_reg_synscapes_val") == [COCOEvaluator, CityscapesInstanceEvaluator]
-    assert kinds("t_reg_synscapes_val_coco_only") == [COCOEvaluator]
+    assert kinds("t_reg_plain_synscapes_val") == [COCOEvaluator]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,27 +184,27 @@ def _score(dataset: str, outputs, records, out_dir) -> dict:
     return summarize(evaluator.evaluate())
 
 
-@pytest.mark.parametrize("data", ["scenes", "pipeline"])
 @pytest.mark.parametrize("eval_set", ["cityscapes_val", "synscapes_val"])
-def test_perfect_predictions_score_100_in_coco_and_official_cityscapes_ap(data, eval_set, request, tmp_path):
+def test_perfect_predictions_score_100_in_coco_and_official_cityscapes_ap(eval_set, pipeline, tmp_path):
     """The COCO file and the Cityscapes-style ground truth describe the same instances: predictions
     made from the COCO masks score 100 under pycocotools and under cityscapesScripts.
 
-    ``pipeline``: curate convert's COCO against the sample's own gtFine (Cityscapes) and against
-    convert --gtfine's files (Synscapes), so this also checks that the converter agrees with both.
+    curate convert's COCO against the sample's own gtFine (Cityscapes layout) and against convert
+    --gtfine's files (Synscapes layout), so this also checks that the converter agrees with both.
     """
     from detectron2.data import DatasetCatalog
 
     from train.data import register_manifest
 
-    register_manifest(request.getfixturevalue(data)["manifest"], prefix=f"t_par_{data}")
-    name = f"t_par_{data}_{eval_set}"
+    register_manifest(pipeline["manifest"], prefix="t_par")
+    name = f"t_par_{eval_set}"
     records = DatasetCatalog.get(name)
     instances = [(CLASS_NAMES[a["category_id"]], int(mask_util.area(a["segmentation"])))
                  for r in records for a in r["annotations"]
                  if not a["iscrowd"]]
     # classes each metric scores: COCO every instance, Cityscapes only instances of >= 100 pixels
     present = {"coco": {c for c, _ in instances}, "cityscapes": {c for c, area in instances if area >= 100}}
+    assert any(area < 100 for _, area in instances)  # the sets hold instances only COCO scores
 
     perfect = _score(name, _ground_truth_predictions(records), records, tmp_path / "a")
     for metric in ("coco", "cityscapes"):
@@ -286,8 +307,8 @@ def test_error_manifest_missing(tmp_path, capsys):
     assert "nope.json" in line and "not found" in line
 
 
-def test_error_other_schema_version(scenes, tmp_path, capsys):
-    manifest = _copy_manifest_tree(scenes, tmp_path)
+def test_error_other_schema_version(pipeline, tmp_path, capsys):
+    manifest = _copy_manifest_tree(pipeline, tmp_path)
     data = json.loads(manifest.read_text())
     data["schema_version"] = 2
     manifest.write_text(json.dumps(data))
@@ -296,8 +317,8 @@ def test_error_other_schema_version(scenes, tmp_path, capsys):
     assert "not a synmix manifest" in _error(capsys, [manifest, "--device", "cpu"])
 
 
-def test_error_coco_file_changed_since_manifest(scenes, tmp_path, capsys):
-    manifest = _copy_manifest_tree(scenes, tmp_path)
+def test_error_coco_file_changed_since_manifest(pipeline, tmp_path, capsys):
+    manifest = _copy_manifest_tree(pipeline, tmp_path)
     mix = manifest.parent / "mix.coco.json"
     data = json.loads(mix.read_text())
     data["annotations"] = data["annotations"][1:]
@@ -309,35 +330,36 @@ def test_error_coco_file_changed_since_manifest(scenes, tmp_path, capsys):
     from train.data import check_manifest
 
     train_set, _ = check_manifest(load_manifest(manifest, verify=False))
-    assert train_set.frames == 4
+    assert train_set.frames == pipeline["train_frames"]
 
 
-def test_error_image_files_missing(scenes, tmp_path, capsys):
-    manifest = _copy_manifest_tree(scenes, tmp_path)
+def test_error_image_files_missing(pipeline, tmp_path, capsys):
+    manifest = _copy_manifest_tree(pipeline, tmp_path)
     images = sorted((manifest.parent.parent / "cityscapes/leftImg8bit/train").rglob("*.png"))
     for image in images[:2]:
         image.unlink()
     line = _error(capsys, [manifest, "--device", "cpu"])
-    assert images[0].name in line and "image file missing (and 1 more of 4)" in line
+    assert images[0].name in line
+    assert f"image file missing (and 1 more of {pipeline['train_frames']})" in line
 
 
-def test_error_ground_truth_without_matching_frames(scenes, tmp_path, capsys):
-    manifest = _copy_manifest_tree(scenes, tmp_path)
-    gt = sorted((manifest.parent.parent / "synscapes/gtFine/val").rglob("*_gtFine_instanceIds.png"))[0]
+def test_error_ground_truth_without_matching_frames(pipeline, tmp_path, capsys):
+    manifest = _copy_manifest_tree(pipeline, tmp_path)
+    gt = sorted((manifest.parent.parent / "converted/gtFine/val/synscapes").rglob("*_gtFine_instanceIds.png"))[0]
     shutil.copy(gt, gt.with_name("synscapes_000000_029999_gtFine_instanceIds.png"))
     line = _error(capsys, [manifest, "--device", "cpu"])
     assert "synscapes_000000_029999" in line and "prediction for every ground-truth frame" in line
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_error_cuda_asked_for_but_absent(scenes, capsys):
-    assert "CUDA is not available" in _error(capsys, [scenes["manifest"], "--device", "cuda"])
+def test_error_cuda_asked_for_but_absent(pipeline, capsys):
+    assert "CUDA is not available" in _error(capsys, [pipeline["manifest"], "--device", "cuda"])
 
 
-def test_error_bad_options(scenes, tmp_path, capsys):
-    assert "--eval-only needs --weights" in _error(capsys, [scenes["manifest"], "--device", "cpu", "--eval-only"])
+def test_error_bad_options(pipeline, tmp_path, capsys):
+    assert "--eval-only needs --weights" in _error(capsys, [pipeline["manifest"], "--device", "cpu", "--eval-only"])
     assert "weights file not found" in _error(
-        capsys, [scenes["manifest"], "--device", "cpu", "--weights", tmp_path / "w.pth"])
-    assert "need --device cuda" in _error(capsys, [scenes["manifest"], "--device", "cpu", "--num-gpus", "2"])
-    assert "--dist-url" in _error(capsys, [scenes["manifest"], "--device", "cpu", "--num-machines", "2"])
-    assert "momentum must be in [0, 1)" in _error(capsys, [scenes["manifest"], "--device", "cpu", "--momentum", "1"])
+        capsys, [pipeline["manifest"], "--device", "cpu", "--weights", tmp_path / "w.pth"])
+    assert "need --device cuda" in _error(capsys, [pipeline["manifest"], "--device", "cpu", "--num-gpus", "2"])
+    assert "--dist-url" in _error(capsys, [pipeline["manifest"], "--device", "cpu", "--num-machines", "2"])
+    assert "momentum must be in [0, 1)" in _error(capsys, [pipeline["manifest"], "--device", "cpu", "--momentum", "1"])
