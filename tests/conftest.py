@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -47,3 +48,21 @@ def cityscapes_sample(tmp_path_factory):
     truth_train = write_cityscapes_sample(root, frames=6, split="train", seed=3, size=(512, 256))
     truth_val = write_cityscapes_sample(root, frames=3, split="val", seed=4, size=(512, 256))
     return root, {"train": truth_train, "val": truth_val}
+
+
+def _detectron2_loggers() -> list[logging.Logger]:
+    """The loggers Detectron2's setup_logger equips (pytest's own handlers sit on the root logger)."""
+    return [g for name, g in logging.Logger.manager.loggerDict.items()
+            if isinstance(g, logging.Logger) and name.split(".")[0] in ("detectron2", "d2", "fvcore")]
+
+
+@pytest.fixture(autouse=True)
+def _drop_log_handlers_added_by_the_test():
+    """Detectron2's setup_logger binds console handlers to a test's captured stdout, which pytest
+    closes afterwards: later tests in the same session would print a "Logging error" per record."""
+    before = {id(g): set(g.handlers) for g in _detectron2_loggers()}
+    yield
+    for g in _detectron2_loggers():
+        for handler in [h for h in g.handlers if h not in before.get(id(g), set())]:
+            g.removeHandler(handler)
+            handler.close()

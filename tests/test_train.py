@@ -24,26 +24,6 @@ from curate.labels import CLASS_NAMES, LABEL_ID  # noqa: E402
 torch.set_num_threads(1)
 
 
-def _loggers() -> list:
-    """The loggers Detectron2's setup_logger equips (pytest's own handlers sit on the root logger)."""
-    import logging
-
-    return [g for name, g in logging.Logger.manager.loggerDict.items()
-            if isinstance(g, logging.Logger) and name.split(".")[0] in ("detectron2", "d2", "fvcore")]
-
-
-@pytest.fixture(autouse=True)
-def _drop_log_handlers_added_by_the_test():
-    """Detectron2's setup_logger binds console handlers to this test's captured stdout, which pytest
-    closes afterwards: later runs in the same session would print a "Logging error" per record."""
-    before = {id(g): set(g.handlers) for g in _loggers()}
-    yield
-    for g in _loggers():
-        for handler in [h for h in g.handlers if h not in before.get(id(g), set())]:
-            g.removeHandler(handler)
-            handler.close()
-
-
 def _train_frames(out: Path) -> int:
     return sum(len(json.loads((out / f"{source}_train.json").read_text())["images"])
                for source in ("synscapes", "cityscapes"))

@@ -28,26 +28,6 @@ FRAMES = 4  # per source: 8 training frames, ~9 instances each (75 epochs at bat
 SYNSCAPES_SEED, CITYSCAPES_SEED = 2, 3  # sample seeds the AP above was measured with
 
 
-def _loggers() -> list:
-    """The loggers Detectron2's setup_logger equips (pytest's own handlers sit on the root logger)."""
-    import logging
-
-    return [g for name, g in logging.Logger.manager.loggerDict.items()
-            if isinstance(g, logging.Logger) and name.split(".")[0] in ("detectron2", "d2", "fvcore")]
-
-
-@pytest.fixture(autouse=True)
-def _drop_log_handlers_added_by_the_test():
-    """Detectron2's setup_logger binds console handlers to this test's captured stdout, which pytest
-    closes afterwards: later runs in the same session would print a "Logging error" per record."""
-    before = {id(g): set(g.handlers) for g in _loggers()}
-    yield
-    for g in _loggers():
-        for handler in [h for h in g.handlers if h not in before.get(id(g), set())]:
-            g.removeHandler(handler)
-            handler.close()
-
-
 def _curate(*args) -> None:
     from typer.testing import CliRunner
 
