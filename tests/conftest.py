@@ -20,6 +20,8 @@ def _shared_dir() -> Path:
 def shared_dir() -> Path:
     path = _shared_dir()
     if not (path / "fixtures").is_dir():
+        if os.environ.get("CI"):  # CI lays shared/ beside the clone: missing there is a failure
+            pytest.fail(f"shared fixtures not found at {path} (set SYNMIX_SHARED)")
         pytest.skip(f"shared fixtures not found at {path}")
     return path
 
