@@ -56,7 +56,7 @@ from typing import Callable
 import numpy as np
 
 from curate.labels import COCO_ID_BY_LABEL_ID, ID_TO_LABEL, INSTANCE_ID_OFFSET, LABEL_ID
-from curate.rle import Runs
+from curate.rle import Runs, is_in
 
 #: Offset added to a two-wheeler's id to name the rider split off it (Synscapes ids are 24-bit).
 RIDER_ID_OFFSET = 1 << 24
@@ -84,6 +84,8 @@ class FrameInstances:
     runs: Runs  # values: (source instance id, class id) per run
     instance_ids: np.ndarray
     records: dict[int, InstanceRecord] = field(default_factory=dict)
+    #: :func:`id_index` of ``instance_ids`` when already known (else computed on first use).
+    known_index: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def source_ids(self) -> np.ndarray:
@@ -93,12 +95,59 @@ class FrameInstances:
     def class_ids(self) -> np.ndarray:
         return self.runs.values[1]
 
+    def index(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, slot)``: ascending ids and, per run, the position of its id in them, so that a
+        per-id table becomes a gather (:func:`run_values`) instead of a search per run."""
+        if self.known_index is None:
+            object.__setattr__(self, "known_index", id_index(self.instance_ids))  # a cache, not a change
+        return self.known_index
+
+
+def id_index(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of ``ids`` (ascending) and each element's position in them (one stable sort:
+    on run ids, long stretches of equal values, several times faster than np.unique's quicksort)."""
+    ids = np.asarray(ids)
+    slot = np.empty(len(ids), dtype=np.intp)
+    if len(ids) == 0:
+        return ids.astype(np.int64), slot
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    first = np.empty(len(ids), dtype=bool)
+    first[0] = True
+    np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=first[1:])
+    slot[order] = np.cumsum(first) - 1
+    return sorted_ids[first].astype(np.int64, copy=False), slot
+
+
+def _index_from_candidates(ids: np.ndarray, candidates) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`id_index` by a search among known ``candidates`` (plus 0) instead of a sort, or None
+    when ``ids`` holds a value outside them. The ids list every candidate, present or not."""
+    known = np.array(sorted({0, *candidates}), dtype=np.int64)
+    slot = np.searchsorted(known, ids)
+    np.minimum(slot, len(known) - 1, out=slot)
+    if not np.array_equal(known[slot], ids):
+        return None
+    return known, slot
+
+
+def run_values(state: FrameInstances, table: dict[int, int], default: int = -1) -> np.ndarray:
+    """``table[id]`` for the harmonized id of every run (``default`` where absent): the same as
+    ``lookup(state.instance_ids, table, default)``, through the state's id index."""
+    ids, slot = state.index()
+    per_id = np.fromiter((table.get(i, default) for i in ids.tolist()), dtype=np.int64, count=len(ids))
+    return per_id[slot]
+
 
 def pixels_per_id(ids: np.ndarray, lengths: np.ndarray) -> dict[int, int]:
-    """Pixel count of every non-zero id over runs (O(runs log runs))."""
-    unique, inverse = np.unique(ids, return_inverse=True)
-    sums = np.bincount(inverse, weights=lengths, minlength=len(unique)).astype(np.int64)
-    return {int(i): int(n) for i, n in zip(unique.tolist(), sums.tolist()) if i != 0}
+    """Pixel count of every non-zero id over runs (O(runs log runs)), ascending ids."""
+    return _pixels(id_index(ids), lengths)
+
+
+def _pixels(index: tuple[np.ndarray, np.ndarray], lengths: np.ndarray) -> dict[int, int]:
+    """Pixels of every non-zero id of an id index (ids no run has count 0)."""
+    ids, slot = index
+    sums = np.bincount(slot, weights=lengths, minlength=len(ids)).astype(np.int64)
+    return {i: n for i, n in zip(ids.tolist(), sums.tolist()) if i != 0}
 
 
 def lookup(keys: np.ndarray, table: dict[int, int], default: int = -1) -> np.ndarray:
@@ -110,7 +159,8 @@ def lookup(keys: np.ndarray, table: dict[int, int], default: int = -1) -> np.nda
     table_values = np.fromiter(table.values(), dtype=np.int64, count=len(table))
     order = np.argsort(table_keys)
     table_keys, table_values = table_keys[order], table_values[order]
-    pos = np.clip(np.searchsorted(table_keys, keys), 0, len(table_keys) - 1)
+    pos = np.searchsorted(table_keys, keys)
+    np.minimum(pos, len(table_keys) - 1, out=pos)
     found = table_keys[pos] == keys
     return np.where(found, table_values[pos], default)
 
@@ -122,14 +172,16 @@ def from_meta(runs: Runs, meta_classes: dict[int, int], pixels: dict[int, int] |
     meta instance id → class id. Every non-zero id of the map must be in ``meta_classes``
     (the reader checks that). ``pixels``: :func:`pixels_per_id` of the runs, if already known.
     """
+    index = _index_from_candidates(runs.values[0], meta_classes) or id_index(runs.values[0])
     if pixels is None:
-        pixels = pixels_per_id(runs.values[0], runs.lengths)
+        pixels = _pixels(index, runs.lengths)
     records = {
         iid: InstanceRecord(id=iid, source_id=iid, label_id=cls, rule="original",
                             pixels=pixels.get(iid, 0), meta_id=iid)
         for iid, cls in sorted(meta_classes.items())
     }
-    return FrameInstances(runs=runs, instance_ids=runs.values[0].astype(np.int64), records=records)
+    return FrameInstances(runs=runs, instance_ids=runs.values[0].astype(np.int64), records=records,
+                          known_index=index)
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -144,15 +196,20 @@ def rider_split(state: FrameInstances) -> tuple[FrameInstances, dict]:
     if not two_wheelers:
         return state, counts
     ids = state.instance_ids
+    unique, slot = state.index()
     lengths = state.runs.lengths
-    vehicle_class = lookup(ids, two_wheelers)  # -1 on runs of other instances
+    vehicle_class = run_values(state, two_wheelers)  # -1 on runs of other instances
     on_vehicle = vehicle_class >= 0
     rider_runs = on_vehicle & (state.class_ids == RIDER)
     other_runs = on_vehicle & ~rider_runs & (state.class_ids != vehicle_class)
     new_ids = ids.copy()
     new_ids[rider_runs] += RIDER_ID_OFFSET
 
-    rider_pixels = pixels_per_id(new_ids[rider_runs], lengths[rider_runs])
+    # rider pixels per vehicle, through the index: slot s holds id unique[s]
+    rider_slot = slot[rider_runs]
+    per_slot = np.bincount(rider_slot, weights=lengths[rider_runs], minlength=len(unique)).astype(np.int64)
+    ridden = np.flatnonzero(per_slot)
+    rider_pixels = {v + RIDER_ID_OFFSET: n for v, n in zip(unique[ridden].tolist(), per_slot[ridden].tolist())}
     records = dict(state.records)
     for rider_id, n in sorted(rider_pixels.items()):
         vehicle = records[rider_id - RIDER_ID_OFFSET]
@@ -166,14 +223,25 @@ def rider_split(state: FrameInstances) -> tuple[FrameInstances, dict]:
     counts["unridden_vehicles"] = sum(
         1 for i in two_wheelers if state.records[i].pixels > 0 and i + RIDER_ID_OFFSET not in rider_pixels)
     counts["other_pixels_kept_with_vehicle"] = int(lengths[other_runs].sum())
-    return FrameInstances(state.runs, new_ids, records), counts
+    # The new ids' index, without a new sort: the rider ids join the old ids (which may keep an
+    # id no run has any more: harmless for lookups).
+    candidates = np.concatenate([unique, unique[ridden] + RIDER_ID_OFFSET])
+    rider_slot_of = np.zeros(len(unique), dtype=np.intp)
+    rider_slot_of[ridden] = len(unique) + np.arange(len(ridden))
+    new_slot = slot.copy()
+    new_slot[rider_runs] = rider_slot_of[rider_slot]
+    order = np.argsort(candidates, kind="stable")
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    index = (candidates[order], rank[new_slot])
+    return FrameInstances(state.runs, new_ids, records, known_index=index), counts
 
 
 def drop_invisible(state: FrameInstances) -> tuple[FrameInstances, dict]:
     """Instances without a visible pixel give no annotation."""
     hidden = [i for i, r in state.records.items() if r.pixels == 0]
     records = {i: r for i, r in state.records.items() if r.pixels > 0}
-    return FrameInstances(state.runs, state.instance_ids, records), {"instances_dropped": len(hidden)}
+    return replace(state, records=records), {"instances_dropped": len(hidden)}
 
 
 def drop_ignored_classes(state: FrameInstances) -> tuple[FrameInstances, dict]:
@@ -187,7 +255,7 @@ def drop_ignored_classes(state: FrameInstances) -> tuple[FrameInstances, dict]:
             r = replace(r, exported=False)
         records[i] = r
     counts = {"instances_dropped": sum(dropped.values()), "by_class": dict(sorted(dropped.items()))}
-    return FrameInstances(state.runs, state.instance_ids, records), counts
+    return replace(state, records=records), counts
 
 
 Rule = Callable[[FrameInstances], tuple[FrameInstances, dict]]
@@ -240,15 +308,14 @@ def instance_runs(state: FrameInstances) -> np.ndarray:
     """Per run: does it belong to an instance Cityscapes would store as ``label*1000+k`` (a record
     of a class with instances — exported or an ignored class such as caravan)?"""
     with_instances = {i: 1 for i, r in state.records.items() if ID_TO_LABEL[r.label_id].hasInstances}
-    return lookup(state.instance_ids, with_instances, default=0).astype(bool)
+    return run_values(state, with_instances, default=0).astype(bool)
 
 
 def crowd_runs(state: FrameInstances) -> np.ndarray:
     """Per run: pixels of an evaluated class that no instance covers (class map says car,
     instance map says none). Cityscapes stores such pixels as a plain label id (< 1000), a crowd
     region; the converter exports one crowd annotation per class, the way Detectron2 reads them."""
-    evaluated = np.fromiter(COCO_ID_BY_LABEL_ID, dtype=np.int64)
-    return ~instance_runs(state) & np.isin(state.class_ids, evaluated)
+    return ~instance_runs(state) & is_in(state.class_ids, COCO_ID_BY_LABEL_ID)
 
 
 def gtfine_values(state: FrameInstances) -> np.ndarray:
@@ -270,5 +337,5 @@ def gtfine_values(state: FrameInstances) -> np.ndarray:
                              " in one frame: Cityscapes instanceIds cannot encode them")
         next_k[r.label_id] = k + 1
         cityscapes_id[r.id] = r.label_id * INSTANCE_ID_OFFSET + k
-    values = lookup(state.instance_ids, cityscapes_id, default=-1)
+    values = run_values(state, cityscapes_id, default=-1)
     return np.where(values >= 0, values, state.class_ids.astype(np.int64))

@@ -20,7 +20,16 @@ from curate.labels import (
     ID_TO_LABEL,
     INSTANCE_ID_OFFSET,
 )
-from curate.rle import InstanceMasks, column_runs, empty_rle, encode_instances, expand_runs, merge_runs
+from curate.rle import (
+    InstanceMasks,
+    column_runs,
+    empty_rle,
+    encode_instances,
+    expand_runs,
+    is_in,
+    merge_runs,
+    sorted_unique,
+)
 from curate.sources import cityscapes as cs_source
 from curate.sources import synscapes as syn_source
 
@@ -59,12 +68,12 @@ def _is_thin(bbox: list[float]) -> bool:
     return bbox[2] <= 1 or bbox[3] <= 1
 
 
-def _annotation(image_id: int, k: int, label_id: int, masks: InstanceMasks | None, row: int | None,
+def _annotation(image_id: int, k: int, label_id: int, mask: tuple[dict, int, list[float]] | None,
                 iscrowd: int, source_id: int, rule: str, height: int, width: int) -> dict:
-    if masks is None:  # an instance without pixels (only when the "invisible" rule is off)
+    if mask is None:  # an instance without pixels (only when the "invisible" rule is off)
         segmentation, area, bbox = empty_rle(height, width), 0, [0.0, 0.0, 0.0, 0.0]
     else:
-        segmentation, area, bbox = masks.rle(row), int(masks.areas[row]), masks.bboxes[row].tolist()
+        segmentation, area, bbox = mask
     return {
         "id": image_id * ANNOTATION_ID_STRIDE + k,
         "image_id": image_id,
@@ -76,6 +85,12 @@ def _annotation(image_id: int, k: int, label_id: int, masks: InstanceMasks | Non
         "source_instance_id": source_id,
         "rule": rule,
     }
+
+
+def _mask_fields(masks: InstanceMasks) -> list[tuple[dict, int, list[float]]]:
+    """(segmentation, area, bbox) of every row of ``masks``, as plain Python values."""
+    return [({"size": [masks.height, masks.width], "counts": counts}, area, bbox)
+            for counts, area, bbox in zip(masks.counts, masks.areas.tolist(), masks.bboxes.tolist())]
 
 
 def _check_annotation_count(path, n: int) -> None:
@@ -129,10 +144,9 @@ def convert_synscapes_frame(
     meta_path = meta_path if meta_path is not None else f"meta/{frame.frame}.json"
     height, width = frame.class_map.shape
     runs = column_runs(frame.instance_map, frame.class_map)
-    pixels = hz.pixels_per_id(runs.values[0], runs.lengths)  # every visible id, from the runs
-    syn_source.check_instance_ids(meta_path, f"img/instance/{frame.frame}.png",
-                                  np.fromiter(pixels, dtype=np.int64, count=len(pixels)), frame.meta)
-    state = hz.from_meta(runs, {i: m.class_id for i, m in frame.meta.instances.items()}, pixels)
+    state = hz.from_meta(runs, {i: m.class_id for i, m in frame.meta.instances.items()})
+    # the state's id index lists every id of the map (plus, maybe, ids only the meta has)
+    syn_source.check_instance_ids(meta_path, f"img/instance/{frame.frame}.png", state.index()[0], frame.meta)
     state, counts = hz.harmonize(state, rules)
 
     exported = {i: r for i, r in state.records.items() if r.exported}
@@ -144,7 +158,7 @@ def convert_synscapes_frame(
 
     # One encoding pass for instances and crowd regions: instance runs keyed by their harmonized
     # id (> 0), crowd runs by minus their label id, so the two can never collide.
-    is_exported = hz.lookup(state.instance_ids, {i: 1 for i, r in exported.items() if r.pixels}, 0).astype(bool)
+    is_exported = hz.run_values(state, {i: 1 for i, r in exported.items() if r.pixels}, 0).astype(bool)
     is_crowd = hz.crowd_runs(state)
     keys = np.where(is_exported, state.instance_ids, np.where(is_crowd, -state.class_ids.astype(np.int64), 0))
     merged = merge_runs(runs, keys)
@@ -163,8 +177,9 @@ def convert_synscapes_frame(
     image_id = frame.frame
     meta = frame.meta.instances
     annotations = []
+    fields = _mask_fields(masks)
     for k, (source_id, _, label_id, row, crowd, rule, meta_id) in enumerate(entries):
-        ann = _annotation(image_id, k, label_id, masks if row is not None else None, row, crowd, source_id, rule,
+        ann = _annotation(image_id, k, label_id, fields[row] if row is not None else None, crowd, source_id, rule,
                           height, width)
         m = meta.get(meta_id) if meta_id is not None else None
         ann["occluded"] = m.occluded if m else None
@@ -214,7 +229,7 @@ def convert_cityscapes_frame(
     kept (they are real labels) and counted as ``thin_instances_kept``."""
     height, width = instance_ids.shape
     runs = column_runs(instance_ids)
-    present = np.unique(runs.values[0])
+    present = sorted_unique(runs.values[0])
     cs_source.check_instance_ids(ref.instance_path, present)
     candidates = present[present >= FIRST_INSTANCE_LABEL_ID].tolist()
     before: dict[str, int] = {}
@@ -231,11 +246,11 @@ def convert_cityscapes_frame(
         elif is_instance:
             skipped[name] = skipped.get(name, 0) + 1
     _check_annotation_count(ref.instance_path, len(wanted))
-    masks = encode_instances(runs, keep=np.isin(runs.values[0], np.asarray(wanted, dtype=np.int64)))
+    masks = encode_instances(runs, keep=is_in(runs.values[0], wanted))
     annotations = [
-        _annotation(image_id, k, label_of_cityscapes_id(value), masks, k, int(value < INSTANCE_ID_OFFSET), value,
+        _annotation(image_id, k, label_of_cityscapes_id(value), mask, int(value < INSTANCE_ID_OFFSET), value,
                     "original", height, width)
-        for k, value in enumerate(masks.ids.tolist())
+        for k, (value, mask) in enumerate(zip(masks.ids.tolist(), _mask_fields(masks)))
     ]
     exported = {}
     for a in annotations:

@@ -22,6 +22,8 @@ SPLIT_NAMES = ("train", "val", "all")
 _MAX_LABEL_ID = max(VALID_LABEL_IDS)
 _CONTIGUOUS_LABELS = VALID_LABEL_IDS == frozenset(range(_MAX_LABEL_ID + 1))
 _INSTANCE_META_KEYS = ("bbox2d", "bbox3d", "class", "occluded", "truncated")
+_BBOX2D_KEYS = ("xmin", "xmax", "ymin", "ymax", "zmin", "zmax")
+_SIX_FLOATS = (float,) * len(_BBOX2D_KEYS)
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,11 @@ class SynscapesFrame:
 
 def frame_paths(root: Path, n: int) -> dict[str, Path]:
     root = Path(root)
-    return {
-        "rgb": root / "img" / "rgb" / f"{n}.png",
-        "class": root / "img" / "class" / f"{n}.png",
-        "instance": root / "img" / "instance" / f"{n}.png",
-        "meta": root / "meta" / f"{n}.json",
+    return {  # one join per path: Path joins cost more than the frame's other bookkeeping
+        "rgb": root / f"img/rgb/{n}.png",
+        "class": root / f"img/class/{n}.png",
+        "instance": root / f"img/instance/{n}.png",
+        "meta": root / f"meta/{n}.json",
     }
 
 
@@ -140,6 +142,7 @@ def parse_meta(path: Path, raw) -> FrameMeta:
     for key in _INSTANCE_META_KEYS:
         if not isinstance(inst.get(key), dict):
             raise CurateError(path, f"meta instance.{key} missing or not an object")
+    boxes, occluded, truncated, boxes3d = inst["bbox2d"], inst["occluded"], inst["truncated"], inst["bbox3d"]
     instances: dict[int, InstanceMeta] = {}
     for key, class_id in inst["class"].items():
         if not key.isdigit():
@@ -147,21 +150,21 @@ def parse_meta(path: Path, raw) -> FrameMeta:
         iid = int(key)
         if isinstance(class_id, bool) or not isinstance(class_id, int) or class_id not in VALID_LABEL_IDS:
             raise CurateError(path, f"instance {iid} has unknown class id {class_id!r}")
-        box = inst["bbox2d"].get(key)
+        box = boxes.get(key)
         bbox2d = None
         if box is not None:
-            bbox2d = tuple(
-                _float(path, f"instance.bbox2d[{key}].{k}", box.get(k))
-                for k in ("xmin", "xmax", "ymin", "ymax", "zmin", "zmax")
-            )
-        instances[iid] = InstanceMeta(
-            id=iid,
-            class_id=class_id,
-            bbox2d=bbox2d,
-            occluded=_float(path, f"instance.occluded[{key}]", inst["occluded"].get(key, 0.0)),
-            truncated=_float(path, f"instance.truncated[{key}]", inst["truncated"].get(key, 0.0)),
-            bbox3d=inst["bbox3d"].get(key),
-        )
+            bbox2d = tuple(map(box.get, _BBOX2D_KEYS))
+            # JSON numbers with a fraction are already floats: check and convert only the others
+            if tuple(map(type, bbox2d)) != _SIX_FLOATS:
+                bbox2d = tuple(_float(path, f"instance.bbox2d[{key}].{k}", v) for k, v in zip(_BBOX2D_KEYS, bbox2d))
+        occ = occluded.get(key, 0.0)
+        if type(occ) is not float:
+            occ = _float(path, f"instance.occluded[{key}]", occ)
+        trunc = truncated.get(key, 0.0)
+        if type(trunc) is not float:
+            trunc = _float(path, f"instance.truncated[{key}]", trunc)
+        instances[iid] = InstanceMeta(id=iid, class_id=class_id, bbox2d=bbox2d, occluded=occ, truncated=trunc,
+                                      bbox3d=boxes3d.get(key))
     return FrameMeta(camera=raw["camera"], instances=instances, scene=raw["scene"])
 
 
@@ -191,11 +194,9 @@ def read_instance_map(path: Path) -> np.ndarray:
 
 def check_instance_ids(meta_path: Path, png_name: str, ids: np.ndarray, meta: FrameMeta) -> None:
     """Every non-zero id of the instance PNG must have a meta entry (``ids``: the PNG's unique ids)."""
-    ids = ids[ids != 0]
-    known = np.fromiter(meta.instances, dtype=np.int64, count=len(meta.instances))
-    unknown = np.setdiff1d(ids, known)
-    if unknown.size:
-        raise CurateError(meta_path, f"instance id {int(unknown[0])} of {png_name} has no entry in meta")
+    unknown = set(np.asarray(ids).tolist()).difference(meta.instances, (0,))
+    if unknown:
+        raise CurateError(meta_path, f"instance id {int(min(unknown))} of {png_name} has no entry in meta")
 
 
 def load_frame(root: Path, n: int, check_ids: bool = True) -> SynscapesFrame:
