@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
+
+# Deprecation notices from torch and Detectron2's own imports say nothing a user can act on, and
+# would bury the one-line errors below.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated", category=UserWarning)
 
 from curate.errors import CurateError
 
