@@ -44,6 +44,17 @@ def _umask() -> int:
     return mask
 
 
+def read_versioned_json(path: Path, schema: str, version: int, what: str, remedy: str) -> dict:
+    """A JSON object of synmix's own making: its ``schema`` name and ``schema_version`` must match."""
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        raise CurateError(path, f"not a synmix {what} (no \"schema\": \"{schema}\")")
+    if data.get("schema_version") != version:
+        raise CurateError(path, f"{what} schema version {data.get('schema_version')!r}; this synmix reads "
+                                f"{version} ({remedy})")
+    return data
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""

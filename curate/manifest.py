@@ -41,7 +41,7 @@ from curate.cocotable import (
     sha256_file,
 )
 from curate.errors import CurateError
-from curate.fileio import read_json, write_bytes_atomic, write_json_atomic
+from curate.fileio import read_versioned_json, write_bytes_atomic, write_json_atomic
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID, coco_categories
 from curate.prune import PRUNE_SWEEP, PrunePlan, parse_prune, plan_pruning, read_thresholds, uniform_fractions
 from curate.sampling import (
@@ -580,12 +580,8 @@ class Manifest:
 def load_manifest(path: Path, verify: bool = True) -> Manifest:
     """Read a manifest, check schema and version and (``verify``) the sha256 of every file it names."""
     path = Path(os.path.abspath(path))
-    data = read_json(path)
-    if not isinstance(data, dict) or data.get("schema") != MANIFEST_SCHEMA:
-        raise CurateError(path, f"not a synmix manifest (no \"schema\": \"{MANIFEST_SCHEMA}\")")
-    if data.get("schema_version") != MANIFEST_SCHEMA_VERSION:
-        raise CurateError(path, f"manifest schema version {data.get('schema_version')!r}; this synmix reads "
-                                f"{MANIFEST_SCHEMA_VERSION} (rebuild it with curate manifest)")
+    data = read_versioned_json(path, MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION, "manifest",
+                               "rebuild it with curate manifest")
     base = path.parent
 
     def resolve(value) -> Path | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import CurateError
-from curate.fileio import read_json
+from curate.fileio import read_versioned_json
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID
 
 #: The study's choice (method.md: "remove about 40 % of labels").
@@ -110,13 +110,8 @@ def read_thresholds_fractions(path: Path) -> dict[str, float]:
 
 
 def read_thresholds(path: Path) -> dict:
-    data = read_json(path)
-    if not isinstance(data, dict) or data.get("schema") != THRESHOLDS_SCHEMA:
-        raise CurateError(path, f"not a synmix thresholds file (no \"schema\": \"{THRESHOLDS_SCHEMA}\")")
-    if data.get("schema_version") != THRESHOLDS_SCHEMA_VERSION:
-        raise CurateError(path, f"thresholds schema version {data.get('schema_version')!r}; "
-                                f"this synmix reads {THRESHOLDS_SCHEMA_VERSION} (rerun curate stats)")
-    return data
+    return read_versioned_json(path, THRESHOLDS_SCHEMA, THRESHOLDS_SCHEMA_VERSION, "thresholds file",
+                               "rerun curate stats")
 
 
 @dataclass

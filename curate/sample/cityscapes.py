@@ -102,11 +102,7 @@ def make_cityscapes_frame(index: int, split: str, seed: int, size: tuple[int, in
             truth.riders.append((iid, pixels))
         elif label.name in TWO_WHEELERS and not scene.objects[o].ridden:
             truth.unridden.append(iid)
-    truth.visible = {n: sorted(v) for n, v in sorted(truth.visible.items())}
-    truth.invisible.sort()
-    truth.riders.sort()
-    truth.unridden.sort()
-    truth.pixels = dict(sorted(truth.pixels.items()))
+    truth.normalised()
 
     polygons = {
         "imgHeight": height,

@@ -118,11 +118,7 @@ def make_synscapes_frame(number: int, seed: int, size: tuple[int, int] = (1440, 
                 truth.riders.append((iid, rider))
             else:
                 truth.unridden.append(iid)
-    truth.visible = {name: sorted(v) for name, v in sorted(truth.visible.items())}
-    truth.invisible.sort()
-    truth.riders.sort()
-    truth.unridden.sort()
-    truth.pixels = dict(sorted(truth.pixels.items()))
+    truth.normalised()
 
     camera = scene.camera
     meta = {

@@ -32,6 +32,15 @@ class FrameTruth:
     groups: list[tuple[str, int]] = field(default_factory=list)
     pixels: dict[int, int] = field(default_factory=dict)
 
+    def normalised(self) -> "FrameTruth":
+        """Sort every list and map, so the record does not depend on drawing order."""
+        self.visible = {name: sorted(ids) for name, ids in sorted(self.visible.items())}
+        self.invisible.sort()
+        self.riders.sort()
+        self.unridden.sort()
+        self.pixels = dict(sorted(self.pixels.items()))
+        return self
+
     def to_dict(self) -> dict:
         return {
             "riders": [[int(i), int(n)] for i, n in self.riders],
