@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
+
+from curate.convert.driver import DEFAULT_SHARD_SIZE
 
 RULES_HELP = ("Comma-separated harmonization rules to apply (default: all of rider-split, invisible, "
               "drop-ignored-classes). They always run in that order; each is counted in the report.")
@@ -30,6 +32,18 @@ class Backend(str, Enum):
 class OnError(str, Enum):
     fail = "fail"
     skip = "skip"
+
+
+# Options both sub-commands take, declared once.
+WorkersOption = Annotated[Optional[int], typer.Option("--workers", "-j", help=WORKERS_HELP)]
+OnErrorOption = Annotated[OnError, typer.Option(
+    "--on-error", help="fail: stop at the first bad frame with a one-line error; skip: record it in the report "
+                       "and go on.")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help=RESUME_HELP)]
+ShardSizeOption = Annotated[int, typer.Option("--shard-size", help=SHARD_HELP)]
+BackendOption = Annotated[Optional[Backend], typer.Option("--backend", help=BACKEND_HELP)]
+SchedulerOption = Annotated[Optional[str], typer.Option("--scheduler", help=SCHEDULER_HELP)]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")]
 
 
 class SynscapesSplit(str, Enum):
@@ -72,7 +86,7 @@ def register(app: typer.Typer) -> None:
         split_file: Optional[Path] = typer.Option(
             None, "--split-file", help="Text file of frame numbers (one per line) to convert instead of the "
                                        "default split rule."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-j", help=WORKERS_HELP),
+        workers: WorkersOption = None,
         gtfine: bool = typer.Option(
             False, "--gtfine", help="Also write harmonized Cityscapes-style gtFine/{split}/synscapes/ label PNGs "
                                     "and leftImg8bit/{split}/synscapes/ image links, readable by Detectron2's "
@@ -80,14 +94,12 @@ def register(app: typer.Typer) -> None:
         copy_images: bool = typer.Option(
             False, "--copy-images", help="With --gtfine: copy the RGB frames instead of linking them."),
         rules: Optional[str] = typer.Option(None, "--rules", help=RULES_HELP),
-        on_error: OnError = typer.Option(
-            OnError.fail, "--on-error", help="fail: stop at the first bad frame with a one-line error; "
-                                             "skip: record it in the report and go on."),
-        resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
-        shard_size: int = typer.Option(64, "--shard-size", help=SHARD_HELP),
-        backend: Optional[Backend] = typer.Option(None, "--backend", help=BACKEND_HELP),
-        scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
+        on_error: OnErrorOption = OnError.fail,
+        resume: ResumeOption = False,
+        shard_size: ShardSizeOption = DEFAULT_SHARD_SIZE,
+        backend: BackendOption = None,
+        scheduler: SchedulerOption = None,
+        quiet: QuietOption = False,
     ) -> None:
         """Harmonize Synscapes to Cityscapes conventions and write OUT/synscapes_{split}.json."""
         from curate.convert import convert
@@ -107,15 +119,13 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Output folder for cityscapes_{split}.json and its report."),
         split: CityscapesSplit = typer.Option(
             CityscapesSplit.train, "--split", help="Split to convert; all = train and val, one file each."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-j", help=WORKERS_HELP),
-        on_error: OnError = typer.Option(
-            OnError.fail, "--on-error", help="fail: stop at the first bad frame with a one-line error; "
-                                             "skip: record it in the report and go on."),
-        resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
-        shard_size: int = typer.Option(64, "--shard-size", help=SHARD_HELP),
-        backend: Optional[Backend] = typer.Option(None, "--backend", help=BACKEND_HELP),
-        scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
+        workers: WorkersOption = None,
+        on_error: OnErrorOption = OnError.fail,
+        resume: ResumeOption = False,
+        shard_size: ShardSizeOption = DEFAULT_SHARD_SIZE,
+        backend: BackendOption = None,
+        scheduler: SchedulerOption = None,
+        quiet: QuietOption = False,
     ) -> None:
         """Export Cityscapes gtFine instances to OUT/cityscapes_{split}.json (groups as iscrowd,
         caravan/trailer skipped — Detectron2's decisions)."""
