@@ -28,6 +28,7 @@ from pycocotools import mask as mask_util
 
 from curate import harmonize as hz
 from curate.cocotable import CocoColumns, coco_path, parse_coco_json, read_coco_columns
+from curate.convert.frames import harmonize_synscapes_frame
 from curate.errors import CurateError
 from curate.fileio import read_png, write_png_atomic
 from curate.labels import ID_TO_LABEL, LABEL_ID_BY_COCO_ID
@@ -47,7 +48,7 @@ from curate.overlay import (
     zoom,
 )
 from curate.prune import check_fraction, plan_pruning, uniform_fractions
-from curate.rle import column_runs, expand_runs, extract_instances
+from curate.rle import expand_runs, extract_instances
 from curate.sources import synscapes as syn_source
 
 #: Figures stay about this wide: panels of large frames are scaled down to fit.
@@ -171,15 +172,11 @@ class HarmonizedFrame:
 
 
 def harmonize_frame(frame: syn_source.SynscapesFrame, rules: Sequence[str] = hz.DEFAULT_RULES) -> HarmonizedFrame:
-    """The converter's chain (runs → records from meta → rules), kept as an id map to draw."""
-    runs = column_runs(frame.instance_map, frame.class_map)
-    pixels = hz.pixels_per_id(runs.values[0], runs.lengths)
-    meta_classes = {i: m.class_id for i, m in frame.meta.instances.items()}
-    state = hz.from_meta(runs, meta_classes, pixels)
-    state, counts = hz.harmonize(state, tuple(rules))
+    """The converter's own harmonization of the frame, kept as id maps to draw."""
+    runs, initial, state, counts = harmonize_synscapes_frame(frame, tuple(rules), f"meta/{frame.frame}.json")
     harmonized = {i: r.label_id for i, r in state.records.items() if r.exported and r.pixels > 0}
     return HarmonizedFrame(
-        original_labels={i: meta_classes[i] for i in pixels},
+        original_labels={i: r.label_id for i, r in initial.records.items() if r.pixels > 0},
         harmonized_map=expand_runs(runs, state.instance_ids, np.int64),
         harmonized_labels=harmonized,
         counts=counts,

@@ -128,6 +128,17 @@ def synscapes_image(frame: int, width: int, height: int, split: str) -> dict:
     }
 
 
+def harmonize_synscapes_frame(frame: syn_source.SynscapesFrame, rules: tuple[str, ...], meta_path):
+    """The frame's runs, its instances as the meta has them (ids checked against the map), and the
+    instances after ``rules`` with their counters."""
+    runs = column_runs(frame.instance_map, frame.class_map)
+    initial = hz.from_meta(runs, {i: m.class_id for i, m in frame.meta.instances.items()})
+    # the state's id index lists every id of the map (plus, maybe, ids only the meta has)
+    syn_source.check_instance_ids(meta_path, f"img/instance/{frame.frame}.png", initial.index()[0], frame.meta)
+    state, counts = hz.harmonize(initial, tuple(rules))
+    return runs, initial, state, counts
+
+
 def convert_synscapes_frame(
     frame: syn_source.SynscapesFrame,
     split: str,
@@ -143,11 +154,7 @@ def convert_synscapes_frame(
     """
     meta_path = meta_path if meta_path is not None else f"meta/{frame.frame}.json"
     height, width = frame.class_map.shape
-    runs = column_runs(frame.instance_map, frame.class_map)
-    state = hz.from_meta(runs, {i: m.class_id for i, m in frame.meta.instances.items()})
-    # the state's id index lists every id of the map (plus, maybe, ids only the meta has)
-    syn_source.check_instance_ids(meta_path, f"img/instance/{frame.frame}.png", state.index()[0], frame.meta)
-    state, counts = hz.harmonize(state, rules)
+    runs, _, state, counts = harmonize_synscapes_frame(frame, rules, meta_path)
 
     exported = {i: r for i, r in state.records.items() if r.exported}
     without_category = [r for r in exported.values() if r.label_id not in COCO_ID_BY_LABEL_ID]
