@@ -68,6 +68,16 @@ def _print_result(result) -> None:
     typer.echo(line)
 
 
+def _convert_splits(source: str, root: Path, out: Path, splits: tuple[str, ...], quiet: bool, **options) -> None:
+    """Convert each split in turn (one COCO file each) and print its summary line."""
+    from curate.convert import convert
+
+    for name in splits:
+        result = convert(source, root, out, split=name, progress=False if quiet else None, **options)
+        if not quiet:
+            _print_result(result)
+
+
 def register(app: typer.Typer) -> None:
     convert_app = typer.Typer(
         help="Convert Synscapes or Cityscapes label maps to COCO instance JSON (+ a report of every "
@@ -102,16 +112,10 @@ def register(app: typer.Typer) -> None:
         quiet: QuietOption = False,
     ) -> None:
         """Harmonize Synscapes to Cityscapes conventions and write OUT/synscapes_{split}.json."""
-        from curate.convert import convert
-
         splits = ("train", "val") if split is SynscapesSplit.all and split_file is None else (split.value,)
-        for name in splits:
-            result = convert("synscapes", root, out, split=name, split_file=split_file, rules=rules,
-                             workers=workers, gtfine=gtfine, copy_images=copy_images, on_error=on_error.value,
-                             resume=resume, shard_size=shard_size, backend=backend and backend.value,
-                             scheduler=scheduler, progress=False if quiet else None)
-            if not quiet:
-                _print_result(result)
+        _convert_splits("synscapes", root, out, splits, quiet, split_file=split_file, rules=rules, workers=workers,
+                        gtfine=gtfine, copy_images=copy_images, on_error=on_error.value, resume=resume,
+                        shard_size=shard_size, backend=backend and backend.value, scheduler=scheduler)
 
     @convert_app.command("cityscapes")
     def cityscapes(
@@ -129,14 +133,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export Cityscapes gtFine instances to OUT/cityscapes_{split}.json (groups as iscrowd,
         caravan/trailer skipped — Detectron2's decisions)."""
-        from curate.convert import convert
-
         splits = ("train", "val") if split is CityscapesSplit.all else (split.value,)
-        for name in splits:
-            result = convert("cityscapes", root, out, split=name, workers=workers, on_error=on_error.value,
-                             resume=resume, shard_size=shard_size, backend=backend and backend.value,
-                             scheduler=scheduler, progress=False if quiet else None)
-            if not quiet:
-                _print_result(result)
+        _convert_splits("cityscapes", root, out, splits, quiet, workers=workers, on_error=on_error.value,
+                        resume=resume, shard_size=shard_size, backend=backend and backend.value,
+                        scheduler=scheduler)
 
     app.add_typer(convert_app, name="convert")
