@@ -1,4 +1,11 @@
-"""Read the COCO files of ``curate convert`` column-wise: one Arrow array per annotation field.
+"""The COCO instance files of synmix: the one reader (column-wise) and the one streaming writer.
+
+Every COCO file synmix writes (``curate convert``'s ``OUT/{source}_{split}.json``, ``curate
+manifest``'s ``<name>.coco.json``) goes through :class:`CocoWriter`: one JSON object on one line,
+keys in the order info, licenses, categories, images, annotations, compact separators — the
+bytes of ``json.dumps(document, separators=(",", ":")) + "\n"``.
+
+Reading: one Arrow array per annotation field.
 
 A Synscapes train file holds ~1 M annotations. ``json.load`` of it builds ~20 M Python objects
 (~15 s); Arrow's C++ JSON reader parses the same bytes straight into columns (~3 s). Convert writes
@@ -16,25 +23,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from curate import sources
 from curate.errors import CurateError
-from curate.labels import COCO_ID_BY_LABEL_ID
+from curate.fileio import atomic_path
+from curate.labels import COCO_ID_BY_LABEL_ID, coco_categories
 
-#: Source names convert writes, and which kind of data each is.
-REAL_SOURCE = "cityscapes"
-SYNTHETIC_SOURCE = "synscapes"
-SOURCE_KINDS: dict[str, str] = {REAL_SOURCE: "real", SYNTHETIC_SOURCE: "synthetic"}
 #: ``OUT/{source}_{split}.json``; ``*.report.json`` and ``mix.coco.json`` do not match.
-COCO_NAME = re.compile(r"^(?P<source>[a-z]+)_(?P<split>[A-Za-z0-9-]+)\.json$")
+COCO_NAME = re.compile(r"^(?P<source>[a-z0-9]+)_(?P<split>[A-Za-z0-9-]+)\.json$")
 
 # Arrow's JSON block must hold the whole one-line file; block sizes are int32.
 _MAX_ARROW_BLOCK = (1 << 31) - 1
@@ -60,9 +69,15 @@ _IMAGE_TYPE = pa.struct(
     [("id", pa.int64()), ("width", pa.int64()), ("height", pa.int64()), ("file_name", pa.string())]
 )
 _INFO_TYPE = pa.struct([("source", pa.string()), ("split", pa.string()), ("image_root", pa.string())])
-#: Type of an image's "frame" per source. Knowing it lets Arrow skip every field not named in the
-#: schema (the RLE strings are most of the file) instead of inferring and copying them.
-FRAME_TYPES: dict[str, pa.DataType] = {SYNTHETIC_SOURCE: pa.int64(), REAL_SOURCE: pa.string()}
+
+
+def frame_type(source: str | None) -> pa.DataType | None:
+    """Arrow type of an image's "frame" for a registered source (None: unknown source). Knowing it
+    lets Arrow skip every field not named in the schema (the RLE strings are most of the file)
+    instead of inferring and copying them."""
+    if source not in sources.NAMES:
+        return None
+    return pa.int64() if sources.get(source).frame_key_type is int else pa.string()
 
 
 def _arrow_schema(frame_type: pa.DataType) -> pa.Schema:
@@ -107,7 +122,7 @@ def coco_files(out: Path) -> list[tuple[str, str, Path]]:
     found = []
     for path in sorted(out.glob("*.json")):
         match = COCO_NAME.match(path.name)
-        if match and match["source"] in SOURCE_KINDS:
+        if match and match["source"] in sources.NAMES:
             found.append((match["source"], match["split"], path))
     return found
 
@@ -137,12 +152,12 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def _parse_with_arrow(data: bytes, source: str | None):
     """Arrow's reader on a one-line COCO file; None when the file does not fit that shape."""
-    frame_type = FRAME_TYPES.get(source)
+    frame_type_of_source = frame_type(source)
     first_newline = data.find(b"\n")
-    if frame_type is None or len(data) + 1 > _MAX_ARROW_BLOCK \
+    if frame_type_of_source is None or len(data) + 1 > _MAX_ARROW_BLOCK \
             or (first_newline >= 0 and data[first_newline:].strip()):
         return None
-    options = pj.ParseOptions(explicit_schema=_arrow_schema(frame_type), unexpected_field_behavior="ignore")
+    options = pj.ParseOptions(explicit_schema=_arrow_schema(frame_type_of_source), unexpected_field_behavior="ignore")
     block = max(len(data) + 1, _MIN_ARROW_BLOCK)
     try:
         table = pj.read_json(pa.BufferReader(data), read_options=pj.ReadOptions(block_size=block),
@@ -265,3 +280,75 @@ def _check_and_index(path, source, split, sha, info, images, annotations, frames
         image_frame=frame_str.take(pa.array(order)),
         annotations=annotations, bbox=bbox, ann_image_index=index,
     )
+
+
+# --- the writer ----------------------------------------------------------------------------------
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class CocoWriter:
+    """Stream one COCO instances file, atomically (temp file + rename on success).
+
+    Images are kept (as JSON text) until the end; annotations go through a spool file beside the
+    output, so memory holds only the image records. ``sha256`` is set once the file is written::
+
+        with CocoWriter(path, info) as coco:
+            coco.add_images(images)
+            coco.add_annotations(annotations)
+    """
+
+    def __init__(self, path: Path, info: dict, categories: list[dict] | None = None):
+        self.path = Path(path)
+        self.info = info
+        self.categories = coco_categories() if categories is None else categories
+        self.images: list[str] = []
+        self.annotations = 0
+        self.sha256: str | None = None
+        self._spool = None
+        self._spool_path: Path | None = None
+
+    def __enter__(self) -> "CocoWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".annotations.tmp")
+        self._spool_path = Path(name)
+        self._spool = os.fdopen(fd, "w", encoding="utf-8")
+        return self
+
+    def add_images(self, images: Iterable[dict]) -> None:
+        self.images.extend(_dumps(image) for image in images)
+
+    def add_annotations(self, annotations: Iterable[dict]) -> None:
+        write = self._spool.write
+        for annotation in annotations:
+            write("," if self.annotations else "")
+            write(_dumps(annotation))
+            self.annotations += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._spool.close()
+            if exc_type is None:
+                self._write()
+        finally:
+            self._spool_path.unlink(missing_ok=True)
+
+    def _write(self) -> None:
+        digest = hashlib.sha256()
+        with atomic_path(self.path) as tmp, open(tmp, "wb") as out:
+            def emit(text: str) -> None:
+                data = text.encode("utf-8")
+                digest.update(data)
+                out.write(data)
+
+            head = {"info": self.info, "licenses": [], "categories": self.categories}
+            emit(_dumps(head)[:-1])
+            emit(',"images":[' + ",".join(self.images) + '],"annotations":[')
+            with open(self._spool_path, "rb") as spool:
+                for block in iter(lambda: spool.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+            emit("]}\n")
+        self.sha256 = digest.hexdigest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +83,16 @@ def write_json_atomic(path: Path, obj, indent: int | None = None) -> None:
     """Deterministic JSON (sorted keys are *not* forced: callers build ordered dicts)."""
     text = json.dumps(obj, indent=indent, separators=(",", ": ") if indent else (",", ":"))
     write_bytes_atomic(path, (text + "\n").encode())
+
+
+def link_or_copy(target: Path, link: Path, copy: bool) -> None:
+    """Atomically make ``link`` a relative symlink to ``target`` (or a copy of it)."""
+    with atomic_path(link) as tmp:
+        if copy:
+            shutil.copyfile(target, tmp)
+        else:
+            tmp.unlink()
+            os.symlink(os.path.relpath(Path(target).resolve(), Path(link).parent.resolve()), tmp)
 
 
 def write_png_atomic(path: Path, image: np.ndarray) -> None:

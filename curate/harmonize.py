@@ -268,18 +268,6 @@ RULES: dict[str, Rule] = {
 DEFAULT_RULES: tuple[str, ...] = tuple(RULES)
 
 
-def parse_rules(text: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    """Rule names from ``"a,b"`` or a list, validated, in canonical order (None: the defaults)."""
-    if text is None:
-        return DEFAULT_RULES
-    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text)]
-    names = [n for n in names if n]
-    unknown = [n for n in names if n not in RULES]
-    if unknown:
-        raise ValueError(f"unknown rule {unknown[0]!r} (known: {', '.join(RULES)})")
-    return tuple(n for n in RULES if n in names)
-
-
 def class_counts(records: dict[int, InstanceRecord], exported_only: bool = False) -> dict[str, int]:
     counts: dict[str, int] = {}
     for r in records.values():

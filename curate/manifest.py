@@ -27,10 +27,8 @@ import numpy as np
 from tqdm import tqdm
 
 from curate import __version__
+from curate import sources
 from curate.cocotable import (
-    REAL_SOURCE,
-    SOURCE_KINDS,
-    SYNTHETIC_SOURCE,
     CocoColumns,
     coco_files,
     coco_path,
@@ -59,7 +57,8 @@ from curate.stats import bar_disabled
 MANIFEST_SCHEMA = "synmix.manifest"
 MANIFEST_SCHEMA_VERSION = 1
 KINDS = ("real", "synthetic")
-SOURCE_OF_KIND = {kind: source for source, kind in SOURCE_KINDS.items()}
+SOURCE_OF_KIND = {kind: sources.of_kind(kind)[0].name for kind in KINDS}
+SYNTHETIC_SOURCE = SOURCE_OF_KIND["synthetic"]
 SWEEPS = ("ratio", "prune")
 #: The study's prune sweep trained on 2,975 frames (the size of Cityscapes train).
 PRUNE_SWEEP_FRAMES = 2975
@@ -293,9 +292,9 @@ def parse_eval(spec: str | None, out: Path) -> list[tuple[str, str]]:
     pairs = []
     for item in filter(None, (p.strip() for p in spec.split(","))):
         source, sep, split = item.partition(":")
-        if not sep or not split or source not in SOURCE_KINDS:
+        if not sep or not split or source not in sources.NAMES:
             raise CurateError(None, f"--eval {item}: expected source:split with source one of "
-                                    f"{', '.join(SOURCE_KINDS)}")
+                                    f"{', '.join(sources.NAMES)}")
         if (source, split) in pairs:
             raise CurateError(None, f"--eval names {item} twice")
         pairs.append((source, split))
@@ -322,10 +321,13 @@ def load_eval(out: Path, source: str, split: str) -> EvalSource:
     image_root = _image_root(path, columns.info)
     # Cityscapes-style ground truth for the official evaluator: the Cityscapes root's own folders,
     # or for Synscapes the folders convert --gtfine wrote into OUT.
-    base = image_root if source == REAL_SOURCE else Path(os.path.abspath(out))
-    gt_dir, image_dir = base / "gtFine" / split, base / "leftImg8bit" / split
+    where = sources.get(source).cityscapes_gt
+    base = {"input": image_root, "output": Path(os.path.abspath(out))}.get(where)
+    gt_dir = base / "gtFine" / split if base is not None else None
+    image_dir = base / "leftImg8bit" / split if base is not None else None
     return EvalSource(source, split, path, columns.sha256, image_root,
-                      gt_dir if gt_dir.is_dir() else None, image_dir if image_dir.is_dir() else None,
+                      gt_dir if gt_dir is not None and gt_dir.is_dir() else None,
+                      image_dir if image_dir is not None and image_dir.is_dir() else None,
                       len(columns.image_id))
 
 

@@ -28,7 +28,6 @@ from pycocotools import mask as mask_util
 
 from curate import harmonize as hz
 from curate.cocotable import CocoColumns, coco_path, parse_coco_json, read_coco_columns
-from curate.convert.frames import harmonize_synscapes_frame
 from curate.errors import CurateError
 from curate.fileio import read_png, write_png_atomic
 from curate.labels import ID_TO_LABEL, LABEL_ID_BY_COCO_ID
@@ -49,13 +48,13 @@ from curate.overlay import (
 )
 from curate.prune import check_fraction, plan_pruning, uniform_fractions
 from curate.rle import expand_runs, extract_instances
+from curate import sources
 from curate.sources import synscapes as syn_source
 
 #: Figures stay about this wide: panels of large frames are scaled down to fit.
 DEFAULT_MAX_WIDTH = 2000
 #: The removal fractions of the study's figure 3.
 DEFAULT_FRACTIONS = (0.0, 0.4, 0.6, 0.7, 0.8, 0.9)
-SOURCES = ("synscapes", "cityscapes")
 #: Arrow's JSON block size is an int32: larger files are read with json.loads.
 _MAX_ARROW_BYTES = (1 << 31) - 2
 
@@ -173,7 +172,7 @@ class HarmonizedFrame:
 
 def harmonize_frame(frame: syn_source.SynscapesFrame, rules: Sequence[str] = hz.DEFAULT_RULES) -> HarmonizedFrame:
     """The converter's own harmonization of the frame, kept as id maps to draw."""
-    runs, initial, state, counts = harmonize_synscapes_frame(frame, tuple(rules), f"meta/{frame.frame}.json")
+    runs, initial, state, counts = syn_source.harmonize_frame(frame, tuple(rules), f"meta/{frame.frame}.json")
     harmonized = {i: r.label_id for i, r in state.records.items() if r.exported and r.pixels > 0}
     return HarmonizedFrame(
         original_labels={i: r.label_id for i, r in initial.records.items() if r.pixels > 0},
@@ -222,10 +221,7 @@ def synscapes_picture(root: Path, frame: int | str, rules: str | Sequence[str] |
     paths = syn_source.frame_paths(root, n)
     if not paths["meta"].is_file():
         raise CurateError(paths["meta"], f"no frame {n} in {root} (its meta file does not exist)")
-    try:
-        rule_names = hz.parse_rules(rules)
-    except ValueError as err:
-        raise CurateError(None, f"--rules: {err}") from None
+    rule_names = syn_source.SOURCE.select_rules(rules)
     data = syn_source.load_frame(root, n)
     height, width = data.class_map.shape
     rgb, found = read_rgb(paths["rgb"], width, height)
@@ -278,8 +274,8 @@ class FrameAnnotations:
 
 
 def _coco_file(out: Path, source: str, split: str) -> Path:
-    if source not in SOURCES:
-        raise CurateError(None, f"--source must be one of {', '.join(SOURCES)}, not {source!r}")
+    if source not in sources.NAMES:
+        raise CurateError(None, f"--source must be one of {', '.join(sources.NAMES)}, not {source!r}")
     out = Path(out)
     if not out.is_dir():
         raise CurateError(out, "folder not found (expected a curate convert output folder)")
@@ -292,7 +288,7 @@ def _coco_file(out: Path, source: str, split: str) -> Path:
 def _frame_row(path: Path, columns: CocoColumns, frame: str | int) -> int:
     """Position (in ``columns.image_id``) of the image whose ``frame`` is ``frame``."""
     key = str(frame).strip()
-    if columns.source == "synscapes" and key.isdigit():
+    if sources.get(columns.source).frame_key_type is int and key.isdigit():
         key = str(int(key))  # "007" names frame 7
     frames = columns.image_frame.to_pylist()
     if key in frames:
@@ -336,9 +332,11 @@ def _masks_of_image(path: Path, image_id: int, rows: np.ndarray) -> tuple[str | 
     return (names[0] if names else None), [obj["annotations"][int(r)].get("segmentation") for r in rows]
 
 
-def load_frame_annotations(out: Path, frame: str | int, source: str = "synscapes",
+def load_frame_annotations(out: Path, frame: str | int, source: str | None = None,
                            split: str = "train") -> FrameAnnotations:
-    """Columns of ``OUT/{source}_{split}.json`` and the masks of one of its frames."""
+    """Columns of ``OUT/{source}_{split}.json`` and the masks of one of its frames (``source``:
+    default the synthetic source, the one pruning is for)."""
+    source = source or sources.of_kind("synthetic")[0].name
     path = _coco_file(out, source, split)
     columns = read_coco_columns(path, source, split)
     row = _frame_row(path, columns, frame)
@@ -372,7 +370,7 @@ def paint_annotations(segmentations: Sequence[dict], areas: Sequence[int], heigh
 
 
 def prune_picture(out: Path, frame: str | int, fractions: Sequence[float] | str = DEFAULT_FRACTIONS,
-                  source: str = "synscapes", split: str = "train", columns: int = 2,
+                  source: str | None = None, split: str = "train", columns: int = 2,
                   alpha: float = FILL_ALPHA, max_width: int = DEFAULT_MAX_WIDTH) -> Picture:
     """One panel per removal fraction p: the frame's labels that survive p's per-class cut-offs.
 

@@ -29,13 +29,11 @@ from tqdm import tqdm
 
 from curate import __version__
 from curate.cocotable import (
-    REAL_SOURCE,
-    SOURCE_KINDS,
-    SYNTHETIC_SOURCE,
     CocoColumns,
     coco_files,
     read_coco_columns,
 )
+from curate import sources
 from curate.errors import CurateError
 from curate.fileio import atomic_path, write_bytes_atomic, write_json_atomic, write_png_atomic
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID
@@ -246,9 +244,16 @@ def ks_after_removal(synthetic: np.ndarray, real: np.ndarray, fractions=THRESHOL
     return np.array(distances)
 
 
+def first_of_kind(sizes: list[SplitSizes], kind: str) -> str | None:
+    """The first source of ``kind``, in registry order, that ``sizes`` holds (the study's pair:
+    Synscapes against Cityscapes)."""
+    present = {s.source for s in sizes}
+    return next((s.name for s in sources.of_kind(kind) if s.name in present), None)
+
+
 def suggest_thresholds(sizes: list[SplitSizes]) -> dict | None:
-    real = reference_sizes(sizes, REAL_SOURCE)
-    synthetic = reference_sizes(sizes, SYNTHETIC_SOURCE)
+    real = reference_sizes(sizes, first_of_kind(sizes, "real"))
+    synthetic = reference_sizes(sizes, first_of_kind(sizes, "synthetic"))
     if not real or not synthetic:
         return None
     classes, prune = {}, {}
@@ -295,22 +300,22 @@ def histogram_edges(sizes: list[SplitSizes]) -> np.ndarray:
     return 10 ** np.arange(0.0, top + LOG_BIN_WIDTH / 2, LOG_BIN_WIDTH)
 
 
-#: One colour per source in every panel (matplotlib's first two cycle colours), pruned in green.
-SOURCE_COLOURS = {"cityscapes": "tab:blue", "synscapes": "tab:orange"}
+#: Each source has its colour (``Source.colour``); the pruned synthetic curve is green.
 PRUNED_COLOUR = "tab:green"
 
 
 def _curves(sizes: list[SplitSizes], name: str, edges: np.ndarray, thresholds: dict | None):
     """(label, share per bin, style) for each source, plus the suggested pruning of the synthetic one."""
     curves = []
+    pruned_source = first_of_kind(sizes, "synthetic")
     for source in sorted({s.source for s in sizes}):
         areas = pooled_areas(reference_sizes(sizes, source), name)
         if not len(areas):
             continue
         counts, _ = np.histogram(np.maximum(areas, 1), bins=edges)
-        curves.append((f"{source} (n={len(areas)})", counts / len(areas), "-", SOURCE_COLOURS.get(source)))
+        curves.append((f"{source} (n={len(areas)})", counts / len(areas), "-", sources.get(source).colour))
         suggested = thresholds and thresholds["classes"][name]["fraction"]
-        if source == SYNTHETIC_SOURCE and suggested:
+        if source == pruned_source and suggested:
             kept = np.sort(areas)[removal_count(suggested, len(areas)):]
             counts, _ = np.histogram(np.maximum(kept, 1), bins=edges)
             curves.append((f"{source} pruned {suggested:.0%}", counts / len(kept), ":", PRUNED_COLOUR))
@@ -377,7 +382,7 @@ def _crop(image: np.ndarray, box, pad: int = 4) -> np.ndarray:
 
 
 def format_thresholds(thresholds: dict) -> str:
-    lines = [f"suggested removal fractions (min KS distance to {REAL_SOURCE}); "
+    lines = [f"suggested removal fractions (min KS distance to {thresholds['real']['source']}); "
              f"study: ~{STUDY_FRACTION:.0%} for all classes"]
     for name, entry in thresholds["classes"].items():
         if entry["fraction"] is None:
@@ -404,7 +409,7 @@ def run_stats(out: Path, figures: bool = True, progress: bool | None = None) -> 
     out = Path(out)
     files = coco_files(out)
     if not files:
-        raise CurateError(out, f"no {{source}}_{{split}}.json COCO files of {'/'.join(SOURCE_KINDS)} "
+        raise CurateError(out, f"no {{source}}_{{split}}.json COCO files of {'/'.join(sources.NAMES)} "
                                "(run curate convert first)")
     tables, sizes = [], []
     for source, split, path in tqdm(files, desc="reading COCO", disable=bar_disabled(progress), leave=False):

@@ -52,6 +52,14 @@ def cityscapes_sample(tmp_path_factory):
     return root, {"train": truth_train, "val": truth_val}
 
 
+def every_frame_file(root: Path) -> Path:
+    """A split file listing every frame of a Synscapes-layout folder (``--split-file``), beside it."""
+    path = root.parent / f"{root.name}-every-frame.txt"
+    numbers = sorted(int(p.stem) for p in (root / "meta").glob("*.json"))
+    path.write_text("".join(f"{n}\n" for n in numbers))
+    return path
+
+
 def _detectron2_loggers() -> list[logging.Logger]:
     """The loggers Detectron2's setup_logger equips (pytest's own handlers sit on the root logger)."""
     return [g for name, g in logging.Logger.manager.loggerDict.items()

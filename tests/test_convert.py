@@ -15,7 +15,7 @@ import pytest
 from pycocotools.coco import COCO
 
 from curate.convert import convert
-from curate.convert.driver import KILL_AT_FRAME_ENV
+from conftest import every_frame_file
 from curate.errors import CurateError
 from curate.fileio import read_png
 from curate.harmonize import TWO_WHEELERS
@@ -46,6 +46,30 @@ def rle_of(mask: np.ndarray) -> dict:
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "curate", *args], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
+
+
+#: Runs the CLI with the Synscapes conversion patched to SIGKILL its own process at one frame:
+#: a hard interruption at a known point, injected from the test (no hook in production code).
+_KILL_AT_FRAME = """
+import dataclasses, os, signal, sys
+import curate.sources.synscapes as module
+kill_at = int(sys.argv[1])
+convert_frame = module.SOURCE.convert_frame
+
+def killing(settings, ref):
+    if ref.key == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return convert_frame(settings, ref)
+
+module.SOURCE = dataclasses.replace(module.SOURCE, convert_frame=killing)
+from curate.cli import main
+main(sys.argv[2:])
+"""
+
+
+def run_cli_killed_at_frame(frame: int, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _KILL_AT_FRAME, str(frame), *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
 
 
 def is_thin(ann: dict) -> bool:
@@ -180,9 +204,9 @@ def test_bad_frame_in_parallel_run_then_resume_with_skip(handmade, tmp_path):
     (handmade / "meta/2.json").write_text("{broken")
     out = tmp_path / "out"
     with pytest.raises(CurateError, match="meta/2.json"):
-        convert("synscapes", handmade, out, split="all", workers=2, shard_size=1)
+        convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade), workers=2, shard_size=1)
     finished = len(list((out / ".shards/synscapes_all").glob("*.json")))  # how many depends on timing
-    result = convert("synscapes", handmade, out, split="all", workers=2, shard_size=1, on_error="skip", resume=True)
+    result = convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade), workers=2, shard_size=1, on_error="skip", resume=True)
     report = load(result.report_path)
     assert report["frames"]["skipped"] == 1 and report["skipped_frames"][0]["frame"] == 2
     assert report["shards"]["reused"] == finished  # shards the failed run finished are kept
@@ -334,8 +358,8 @@ def test_cityscapes_caravan_skipped_and_bad_id_reported(tmp_path, fixtures_dir):
 
 
 def test_output_is_byte_identical_for_any_worker_count(handmade, tmp_path):
-    one = convert("synscapes", handmade, tmp_path / "one", split="all", workers=1, shard_size=1, gtfine=True)
-    two = convert("synscapes", handmade, tmp_path / "two", split="all", workers=2, shard_size=1, gtfine=True)
+    one = convert("synscapes", handmade, tmp_path / "one", split="all", split_file=every_frame_file(handmade), workers=1, shard_size=1, gtfine=True)
+    two = convert("synscapes", handmade, tmp_path / "two", split="all", split_file=every_frame_file(handmade), workers=2, shard_size=1, gtfine=True)
     assert one.coco_path.read_bytes() == two.coco_path.read_bytes()
     assert load(two.report_path)["options"]["workers"] == 2
     gt_one = sorted((tmp_path / "one/gtFine").rglob("*.png"))
@@ -351,7 +375,7 @@ def test_resume_after_hard_kill_gives_identical_file(handmade, tmp_path):
     # --split all on the command line: train (frames 1, 2, 3) then val (20001), one file each
     args = ["convert", "synscapes", str(handmade), "--out", str(out), "--split", "all", "-j", "1",
             "--shard-size", "1", "-q"]
-    killed = run_cli(*args, env={KILL_AT_FRAME_ENV: "3"})
+    killed = run_cli_killed_at_frame(3, *args)
     assert killed.returncode == -9  # SIGKILL: no cleanup ran
     shards = sorted(p.name for p in (out / ".shards/synscapes_train").glob("*.json"))
     assert shards == ["00000.json", "00001.json"] and not (out / "synscapes_train.json").exists()
@@ -365,15 +389,17 @@ def test_resume_after_hard_kill_gives_identical_file(handmade, tmp_path):
 
 def test_resume_ignores_shards_of_another_configuration(handmade, tmp_path):
     out = tmp_path / "out"
-    convert("synscapes", handmade, out, split="all", workers=1, shard_size=1, rules="drop-ignored-classes")
+    convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade), workers=1, shard_size=1, rules="drop-ignored-classes")
     shard_dir = out / ".shards/synscapes_all"
     # leave a complete shard of a run with other rules, as an interrupted run would
     from curate.convert.driver import ConvertJob, ShardSpec, run_shard
 
-    job = ConvertJob("synscapes", str(handmade.resolve()), "all", str(out.resolve()), ("drop-ignored-classes",))
-    run_shard(ShardSpec(job, 0, (1,)))
+    from curate.sources import ConvertSettings, FrameRef
+
+    settings = ConvertSettings(handmade.resolve(), "all", out.resolve(), ("drop-ignored-classes",))
+    run_shard(ShardSpec(ConvertJob("synscapes", settings), 0, (FrameRef(1, 1, handmade / "meta/1.json"),)))
     assert (shard_dir / "00000.json").is_file()
-    result = convert("synscapes", handmade, out, split="all", workers=1, shard_size=1, resume=True)
+    result = convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade), workers=1, shard_size=1, resume=True)
     assert load(result.report_path)["shards"]["reused"] == 0
     assert any(a["rule"] == "rider-split" for a in load(result.coco_path)["annotations"])
 
@@ -467,8 +493,8 @@ def test_synscapes_sample_loads_in_pycocotools_and_detectron2(synscapes_converte
 
 def test_synscapes_sample_identical_for_workers_1_and_2(synscapes_sample, tmp_path):
     root, _ = synscapes_sample
-    one = convert("synscapes", root, tmp_path / "one", split="all", workers=1, shard_size=3)
-    two = convert("synscapes", root, tmp_path / "two", split="all", workers=2, shard_size=3)
+    one = convert("synscapes", root, tmp_path / "one", split="all", split_file=every_frame_file(root), workers=1, shard_size=3)
+    two = convert("synscapes", root, tmp_path / "two", split="all", split_file=every_frame_file(root), workers=2, shard_size=3)
     assert one.coco_path.read_bytes() == two.coco_path.read_bytes()
     assert load(one.coco_path)["annotations"]
 

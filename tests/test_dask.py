@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from curate.convert import convert
+from conftest import every_frame_file
 from curate.errors import CurateError
 
 distributed = pytest.importorskip("distributed")
@@ -56,7 +57,7 @@ def tree(folder: Path) -> dict:
 
 def test_synscapes_sample_with_gtfine_identical_to_local_run(synscapes_sample, scheduler, tmp_path):
     root, _ = synscapes_sample
-    options = dict(split="all", shard_size=2, gtfine=True)
+    options = dict(split="all", split_file=every_frame_file(root), shard_size=2, gtfine=True)
     local = convert("synscapes", root, tmp_path / "local", workers=1, **options)
     dask = convert("synscapes", root, tmp_path / "dask", backend="dask", scheduler=scheduler, **options)
     assert_same_outputs(local, dask)
@@ -93,7 +94,7 @@ def test_bad_frame_gives_the_same_one_line_error_and_skip_report(synscapes_sampl
     root = tmp_path / "syn"
     shutil.copytree(synscapes_sample[0], root)
     (root / "img/instance/5.png").write_bytes(b"\x89PNG broken")
-    options = dict(split="all", shard_size=2)
+    options = dict(split="all", split_file=every_frame_file(root), shard_size=2)
     with pytest.raises(CurateError) as local_err:
         convert("synscapes", root, tmp_path / "local", workers=1, **options)
     with pytest.raises(CurateError) as dask_err:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from curate.errors import CurateError
+
 from curate import harmonize as hz
 from curate.labels import INSTANCE_ID_OFFSET, LABEL_ID
 from curate.rle import column_runs, expand_runs, merge_runs
@@ -137,9 +139,16 @@ def test_crowd_runs_are_unassigned_instance_class_pixels():
     assert np.array_equal(crowd, (inst == 0) & (cls == CAR))
 
 
-def test_parse_rules():
-    assert hz.parse_rules(None) == hz.DEFAULT_RULES
-    assert hz.parse_rules("invisible, rider-split") == ("rider-split", "invisible")
-    assert hz.parse_rules("") == ()
-    with pytest.raises(ValueError, match="unknown rule 'wheelchairs'"):
-        hz.parse_rules("rider-split,wheelchairs")
+def test_select_rules():
+    from curate.sources.synscapes import SOURCE
+
+    assert SOURCE.select_rules(None) == hz.DEFAULT_RULES
+    assert SOURCE.select_rules("invisible, rider-split") == ("rider-split", "invisible")
+    assert SOURCE.select_rules("") == ()
+    with pytest.raises(CurateError, match="unknown rule 'wheelchairs'"):
+        SOURCE.select_rules("rider-split,wheelchairs")
+    from curate.sources.cityscapes import SOURCE as CITYSCAPES
+
+    assert CITYSCAPES.select_rules(None) == ("drop-ignored-classes",)
+    with pytest.raises(CurateError, match="no switchable rules"):
+        CITYSCAPES.select_rules("invisible")

@@ -234,8 +234,8 @@ def test_synscapes_is_deterministic_and_seeded(tmp_path):
 
 def test_synscapes_sample_reads_back_with_the_reader(synscapes_sample):
     root, truth = synscapes_sample
-    assert syn_source.list_frames(root, "train") == list(range(1, 11))
-    assert syn_source.list_frames(root, "val") == [20001, 20002]
+    assert syn_source.frame_numbers(root, "train") == list(range(1, 11))
+    assert syn_source.frame_numbers(root, "val") == [20001, 20002]
     for n, frame_truth in truth.frames.items():
         frame = syn_source.load_frame(root, n)
         assert frame.class_map.shape == (SYN_SIZE[1], SYN_SIZE[0])
@@ -273,7 +273,7 @@ def test_cityscapes_layout_is_exact(cityscapes_sample):
     for split, truth in truths.items():
         assert len(truth.frames) == {"train": 6, "val": 3}[split]
         for name in truth.frames:
-            assert cs_source._NAME.match(name) and name.endswith("_000019")
+            assert cs_source.STEM.match(name) and name.endswith("_000019")
             expected |= {str(p.relative_to(root)) for p in cs_paths(root, split, name).values()}
     assert files_under(root) == expected
     width, height = CS_SIZE
@@ -419,7 +419,8 @@ def test_cli_writes_sample_sets(cli, tmp_path):
                                  "--size", "128x64", "--val-fraction", "0.5", "--truth", str(tmp_path / "t.json")])
     assert result.exit_code == 0, result.output
     assert "synscapes: 2 frames of 128x64" in result.output
-    assert syn_source.list_frames(tmp_path / "syn", "all") == [1, 20001]
+    assert syn_source.frame_numbers(tmp_path / "syn", "train") + syn_source.frame_numbers(tmp_path / "syn", "val") \
+        == [1, 20001]
     assert set(json.loads((tmp_path / "t.json").read_text())["frames"]) == {"1", "20001"}
     result = runner.invoke(cli, ["sample", "cityscapes", str(tmp_path / "cs"), "--frames", "2", "--split", "val",
                                  "--size", "128x64"])

@@ -91,18 +91,20 @@ def test_synscapes_default_split_and_split_file(tmp_path, tiny_synscapes):
     root, _ = tiny_synscapes
     for n in (1, 20000, 20001, 25000):
         shutil.copy(root / "meta/3.json", root / f"meta/{n}.json")
-    assert synscapes.list_frames(root, "train") == [1, 3, 20000]
-    assert synscapes.list_frames(root, "val") == [20001, 25000]
-    assert synscapes.list_frames(root, "all") == [1, 3, 20000, 20001, 25000]
+    assert synscapes.frame_numbers(root, "train") == [1, 3, 20000]
+    assert synscapes.frame_numbers(root, "val") == [20001, 25000]
+    assert [ref.key for ref in synscapes.frame_refs(root, "val")] == [20001, 25000]
+    with pytest.raises(CurateError, match="unknown split 'all'"):
+        synscapes.frame_numbers(root, "all")  # "all" is the CLI's word for every split, one file each
     split_file = tmp_path / "mine.txt"
     split_file.write_text("25000\n# comment\n3\n")
-    assert synscapes.list_frames(root, "train", split_file) == [3, 25000]
+    assert synscapes.frame_numbers(root, "train", split_file) == [3, 25000]
     split_file.write_text("3\n7\n")
     with pytest.raises(CurateError, match="mine.txt: frame 7 is listed"):
-        synscapes.list_frames(root, "train", split_file)
+        synscapes.frame_numbers(root, "train", split_file)
     split_file.write_text("3\nseven\n")
     with pytest.raises(CurateError, match="line 2"):
-        synscapes.list_frames(root, "train", split_file)
+        synscapes.frame_numbers(root, "train", split_file)
 
 
 def _one_line(err: CurateError) -> str:
@@ -114,9 +116,9 @@ def _one_line(err: CurateError) -> str:
 def test_synscapes_bad_inputs(tmp_path, tiny_synscapes, fixtures_dir):
     root, ids = tiny_synscapes
     with pytest.raises(CurateError, match="Synscapes root not found"):
-        synscapes.list_frames(tmp_path / "nope")
+        synscapes.frame_numbers(tmp_path / "nope")
     with pytest.raises(CurateError, match="looks like a Cityscapes folder"):
-        synscapes.list_frames(fixtures_dir / "cityscapes-real")
+        synscapes.frame_numbers(fixtures_dir / "cityscapes-real")
 
     # corrupt PNG
     (root / "img/class/3.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")

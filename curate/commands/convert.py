@@ -1,4 +1,4 @@
-"""``curate convert synscapes|cityscapes ROOT --out OUT``: label maps → harmonized COCO + report."""
+"""``curate convert SOURCE ROOT --out OUT``: one sub-command per registered source (:mod:`curate.sources`)."""
 
 from __future__ import annotations
 
@@ -46,16 +46,8 @@ SchedulerOption = Annotated[Optional[str], typer.Option("--scheduler", help=SCHE
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")]
 
 
-class SynscapesSplit(str, Enum):
-    train = "train"
-    val = "val"
-    all = "all"
-
-
-class CityscapesSplit(str, Enum):
-    train = "train"
-    val = "val"
-    all = "all"
+def _split_enum(source) -> type[Enum]:
+    return Enum(f"{source.name.capitalize()}Split", {name: name for name in (*source.splits, "all")}, type=str)
 
 
 def _print_result(result) -> None:
@@ -78,32 +70,31 @@ def _convert_splits(source: str, root: Path, out: Path, splits: tuple[str, ...],
             _print_result(result)
 
 
-def register(app: typer.Typer) -> None:
-    convert_app = typer.Typer(
-        help="Convert Synscapes or Cityscapes label maps to COCO instance JSON (+ a report of every "
-             "decision), in parallel, deterministically and resumably.",
-        no_args_is_help=True,
-    )
+def _command_for(source):
+    """``curate convert NAME``: the same options for every source; those a source does not take
+    are hidden from its --help (and refused with one line if given)."""
+    Split = _split_enum(source)
+    splits = " or ".join(source.splits)
+    split_help = f"Split to convert ({splits}); all = each of them, one file each."
+    rules_help = (f"{RULES_HELP[:-1]} Known: {', '.join(source.rules)}." if source.rules_switchable else RULES_HELP)
 
-    @convert_app.command("synscapes")
-    def synscapes(
-        root: Path = typer.Argument(..., help="Synscapes root (holding img/ and meta/)."),
-        out: Path = typer.Option(..., "--out", help="Output folder for synscapes_{split}.json and its report."),
-        split: SynscapesSplit = typer.Option(
-            SynscapesSplit.train, "--split",
-            help="Frames 1..20000 = train, 20001..25000 = val (synmix's default split); all = train and val, "
-                 "one file each. With --split-file it only names the output."),
+    def command(
+        root: Path = typer.Argument(..., help=source.root_help),
+        out: Path = typer.Option(..., "--out", help=f"Output folder for {source.name}_{{split}}.json and its report."),
+        split: Split = typer.Option(source.splits[0], "--split", help=split_help),
         split_file: Optional[Path] = typer.Option(
-            None, "--split-file", help="Text file of frame numbers (one per line) to convert instead of the "
-                                       "default split rule."),
+            None, "--split-file", hidden=source.frame_key_type is not int,
+            help="Text file of frame numbers (one per line) to convert instead of the default split rule; "
+                 "--split then only names the output."),
         workers: WorkersOption = None,
         gtfine: bool = typer.Option(
-            False, "--gtfine", help="Also write harmonized Cityscapes-style gtFine/{split}/synscapes/ label PNGs "
-                                    "and leftImg8bit/{split}/synscapes/ image links, readable by Detectron2's "
-                                    "Cityscapes loader and the official evaluator."),
+            False, "--gtfine", hidden=not source.writes_gtfine,
+            help="Also write harmonized Cityscapes-style gtFine/{split}/ label PNGs and leftImg8bit/{split}/ image "
+                 "links into OUT, readable by Detectron2's Cityscapes loader and the official evaluator."),
         copy_images: bool = typer.Option(
-            False, "--copy-images", help="With --gtfine: copy the RGB frames instead of linking them."),
-        rules: Optional[str] = typer.Option(None, "--rules", help=RULES_HELP),
+            False, "--copy-images", hidden=not source.writes_gtfine,
+            help="With --gtfine: copy the RGB frames instead of linking them."),
+        rules: Optional[str] = typer.Option(None, "--rules", hidden=not source.rules_switchable, help=rules_help),
         on_error: OnErrorOption = OnError.fail,
         resume: ResumeOption = False,
         shard_size: ShardSizeOption = DEFAULT_SHARD_SIZE,
@@ -111,31 +102,24 @@ def register(app: typer.Typer) -> None:
         scheduler: SchedulerOption = None,
         quiet: QuietOption = False,
     ) -> None:
-        """Harmonize Synscapes to Cityscapes conventions and write OUT/synscapes_{split}.json."""
-        splits = ("train", "val") if split is SynscapesSplit.all and split_file is None else (split.value,)
-        _convert_splits("synscapes", root, out, splits, quiet, split_file=split_file, rules=rules, workers=workers,
+        chosen = source.splits if split.value == "all" and split_file is None else (split.value,)
+        _convert_splits(source.name, root, out, chosen, quiet, split_file=split_file, rules=rules, workers=workers,
                         gtfine=gtfine, copy_images=copy_images, on_error=on_error.value, resume=resume,
                         shard_size=shard_size, backend=backend and backend.value, scheduler=scheduler)
 
-    @convert_app.command("cityscapes")
-    def cityscapes(
-        root: Path = typer.Argument(..., help="Cityscapes root (holding gtFine/ and optionally leftImg8bit/)."),
-        out: Path = typer.Option(..., "--out", help="Output folder for cityscapes_{split}.json and its report."),
-        split: CityscapesSplit = typer.Option(
-            CityscapesSplit.train, "--split", help="Split to convert; all = train and val, one file each."),
-        workers: WorkersOption = None,
-        on_error: OnErrorOption = OnError.fail,
-        resume: ResumeOption = False,
-        shard_size: ShardSizeOption = DEFAULT_SHARD_SIZE,
-        backend: BackendOption = None,
-        scheduler: SchedulerOption = None,
-        quiet: QuietOption = False,
-    ) -> None:
-        """Export Cityscapes gtFine instances to OUT/cityscapes_{split}.json (groups as iscrowd,
-        caravan/trailer skipped — Detectron2's decisions)."""
-        splits = ("train", "val") if split is CityscapesSplit.all else (split.value,)
-        _convert_splits("cityscapes", root, out, splits, quiet, workers=workers, on_error=on_error.value,
-                        resume=resume, shard_size=shard_size, backend=backend and backend.value,
-                        scheduler=scheduler)
+    command.__doc__ = source.summary
+    command.__annotations__["split"] = Split  # a local class: the string annotation cannot be evaluated
+    return command
 
+
+def register(app: typer.Typer) -> None:
+    from curate import sources
+
+    convert_app = typer.Typer(
+        help=f"Convert the label maps of a data set ({', '.join(sources.NAMES)}) to COCO instance JSON (+ a "
+             "report of every decision), in parallel, deterministically and resumably.",
+        no_args_is_help=True,
+    )
+    for source in sources.all_sources():
+        convert_app.command(source.name)(_command_for(source))
     app.add_typer(convert_app, name="convert")

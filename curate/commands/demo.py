@@ -1,10 +1,181 @@
-"""``curate demo``: the whole method on bundled procedural sample sets, end to end."""
+"""``curate demo``: the whole method on procedural sample sets, end to end, with a summary.
+
+sample → convert (both sources; Synscapes with ``--gtfine``) → stats → manifest (pruned mix) →
+a short CPU PointRend training (``python -m train --preset cpu-tiny``, a subprocess) → evaluation.
+Every step calls the same library functions as the commands a user runs by hand.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
+
+from curate.errors import CurateError
+
+#: Sizes that keep the demo under 10 minutes on 2 cores while every step has real work to do.
+SYNSCAPES_FRAMES, SYNSCAPES_SIZE = 30, (720, 360)
+CITYSCAPES_TRAIN, CITYSCAPES_VAL, CITYSCAPES_SIZE = 16, 6, (768, 384)
+TRAIN_ITERATIONS = 150
+
+
+@dataclass
+class DemoSummary:
+    out: Path
+    frames: dict[str, int] = field(default_factory=dict)
+    instances: dict[str, int] = field(default_factory=dict)
+    removed_per_class: dict[str, int] = field(default_factory=dict)
+    manifest: Path | None = None
+    figures: list[Path] = field(default_factory=list)
+    eval_files: list[Path] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _step(number: int, total: int, text: str) -> float:
+    typer.secho(f"\n[{number}/{total}] {text}", bold=True)
+    return time.perf_counter()
+
+
+def detectron2_available() -> bool:
+    try:
+        import detectron2  # noqa: F401
+        from detectron2.projects import point_rend  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def train_command(manifest: Path, run_dir: Path, iterations: int) -> list[str]:
+    """The documented ``python -m train`` call for a short CPU run from random init."""
+    return [sys.executable, "-m", "train", str(manifest), "--out", str(run_dir), "--preset", "cpu-tiny",
+            "--device", "cpu", "--iterations", str(iterations), "--weights", "none"]
+
+
+def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRAIN_ITERATIONS) -> DemoSummary:
+    from curate.convert import convert
+    from curate.manifest import ManifestRequest, make_manifests
+    from curate.sample import write_cityscapes_sample, write_synscapes_sample
+    from curate.stats import format_table, run_stats
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CurateError(out, "exists and is not a folder")
+    summary = DemoSummary(out=out)
+    syn_root, cs_root, conv = out / "Synscapes", out / "cityscapes", out / "converted"
+    steps = 6 if train else 5
+
+    t = _step(1, steps, f"procedural sample sets → {syn_root}, {cs_root}")
+    syn_truth = write_synscapes_sample(syn_root, frames=SYNSCAPES_FRAMES, seed=seed, size=SYNSCAPES_SIZE, progress=True)
+    write_cityscapes_sample(cs_root, CITYSCAPES_TRAIN, "train", seed, size=CITYSCAPES_SIZE, progress=True)
+    write_cityscapes_sample(cs_root, CITYSCAPES_VAL, "val", seed + 1, size=CITYSCAPES_SIZE, progress=True)
+    summary.seconds["sample"] = time.perf_counter() - t
+
+    t = _step(2, steps, f"curate convert (Synscapes harmonized, with --gtfine; Cityscapes) → {conv}")
+    for source, root, gtfine in (("synscapes", syn_root, True), ("cityscapes", cs_root, False)):
+        for split in ("train", "val"):
+            result = convert(source, root, conv, split=split, gtfine=gtfine, progress=True)
+            report = result.report
+            summary.frames[f"{source}_{split}"] = report["frames"]["converted"]
+            summary.instances[f"{source}_{split}"] = report["annotations"]
+            rider = report.get("rule_counts", {}).get("rider-split")
+            extra = f", {rider['riders_created']} riders split off" if rider else ""
+            typer.echo(f"  {result.coco_path.name}: {report['frames']['converted']} frames, "
+                       f"{report['annotations']} annotations{extra}")
+    summary.seconds["convert"] = time.perf_counter() - t
+
+    t = _step(3, steps, f"curate stats {conv}")
+    stats = run_stats(conv, progress=True)
+    typer.echo(format_table(stats.summary))
+    summary.figures = list(stats.figures)
+    summary.seconds["stats"] = time.perf_counter() - t
+
+    t = _step(4, steps, "curate manifest: all real + all synthetic frames, synthetic pruned 40 % per class")
+    manifest_path = make_manifests(
+        ManifestRequest(out=conv, output=out / "manifests" / "mix.json", real="all", synthetic="all", seed=seed),
+        command=f"curate manifest {conv} --real all --synthetic all --seed {seed} -o {out / 'manifests' / 'mix.json'}",
+    )[0]
+    summary.manifest = manifest_path
+    manifest = json.loads(manifest_path.read_text())
+    syn = manifest["sources"]["synscapes"]
+    before, after = syn["instances_before"], syn["instances_after"]
+    summary.removed_per_class = {name: before[name] - after.get(name, 0) for name in before}
+    summary.seconds["manifest"] = time.perf_counter() - t
+
+    t = _step(5, steps, "curate show: the rider split and the pruning, as pictures")
+    summary.figures += write_pictures(syn_root, conv, out / "show", syn_truth)
+    for path in summary.figures[-2:]:
+        typer.echo(f"  {path}")
+    summary.seconds["show"] = time.perf_counter() - t
+
+    if train:
+        t = _step(6, steps, f"python -m train: {iterations} CPU iterations of PointRend (small backbone), then evaluation")
+        if not detectron2_available():
+            typer.echo("  Detectron2 is not installed (./install.sh installs it): training skipped.")
+        else:
+            run_dir = out / "runs" / "demo"
+            command = train_command(manifest_path, run_dir, iterations)
+            typer.echo("  $ " + " ".join(command))
+            env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+            subprocess.run(command, check=True, env=env)
+            summary.eval_files = sorted((run_dir / "eval").glob("*.json"))
+        summary.seconds["train"] = time.perf_counter() - t
+
+    print_summary(summary)
+    return summary
+
+
+def busiest_rider_frame(truth) -> int:
+    """The train frame with the most riders split off (ties: the lowest number)."""
+    from curate.sources.synscapes import DEFAULT_SPLITS
+
+    train = [n for n in truth.frames if n in DEFAULT_SPLITS["train"]]
+    return min(train, key=lambda n: (-len(truth.frames[n].riders), n))
+
+
+def write_pictures(syn_root: Path, conv: Path, folder: Path, truth) -> list[Path]:
+    from curate.show import prune_picture, synscapes_picture, write_picture
+
+    frame = busiest_rider_frame(truth)
+    return [
+        write_picture(folder / "rider-split.png", synscapes_picture(syn_root, frame)),
+        write_picture(folder / "prune.png", prune_picture(conv, frame, split="train")),
+    ]
+
+
+def print_summary(summary: DemoSummary) -> None:
+    typer.secho("\nsynmix demo summary", bold=True)
+    for key in sorted(summary.frames):
+        typer.echo(f"  {key:<18} {summary.frames[key]:>4} frames  {summary.instances[key]:>6} annotations")
+    removed = ", ".join(f"{name} {n}" for name, n in summary.removed_per_class.items() if n)
+    typer.echo(f"  removed by pruning (synthetic, 40 % per class): {removed or 'none'}")
+    typer.echo(f"  manifest: {summary.manifest}")
+    for path in summary.figures:
+        if path.name == "sizes.png":
+            typer.echo(f"  size histograms: {path} (+ size_<class>.png beside it)")
+        elif path.parent.name == "show":
+            typer.echo(f"  picture: {path}")
+    for path in summary.eval_files:
+        typer.echo(f"  evaluation: {path}")
+    for path in summary.eval_files:
+        _print_eval(path)
+    total = sum(summary.seconds.values())
+    steps = ", ".join(f"{k} {v:.0f}s" for k, v in summary.seconds.items())
+    typer.echo(f"  wall time: {total:.0f} s ({steps})")
+
+
+def _print_eval(path: Path) -> None:
+    try:
+        from train.evaluate import format_table as format_ap_table, load_results
+    except ImportError:
+        return
+    result = load_results(path)
+    typer.echo(format_ap_table(path.stem, result.get("summary", result)))
 
 
 def register(app: typer.Typer) -> None:
@@ -14,10 +185,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the procedural sample sets and the manifest."),
         train: bool = typer.Option(True, "--train/--no-train",
                                    help="Run the short CPU PointRend training + evaluation (needs Detectron2)."),
-        iterations: int = typer.Option(150, "--iterations", min=1, help="Training iterations of the CPU run."),
+        iterations: int = typer.Option(TRAIN_ITERATIONS, "--iterations", min=1,
+                                       help="Training iterations of the CPU run."),
     ) -> None:
         """Run the whole method on generated sample sets (sample → convert → stats → manifest → train →
         evaluate) and print a summary."""
-        from curate.demo import run_demo
-
         run_demo(out, seed=seed, train=train, iterations=iterations)

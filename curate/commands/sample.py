@@ -1,4 +1,4 @@
-"""``curate sample synscapes|cityscapes OUT``: procedural sample sets in the exact real layouts."""
+"""``curate sample synscapes|cityscapes|bdd100k OUT``: procedural sample sets in the exact real layouts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 sample_app = typer.Typer(
-    help="Write procedural street-scene sample sets in the exact on-disk layouts of Synscapes and Cityscapes.",
+    help="Write procedural street-scene sample sets in the exact on-disk layouts of Synscapes, Cityscapes and BDD100K.",
     no_args_is_help=True,
 )
 
@@ -67,6 +67,29 @@ def cityscapes(
     from curate.sample import parse_size, write_cityscapes_sample
 
     result = write_cityscapes_sample(
+        out, frames, split.value, seed, parse_size(size), workers=workers, progress=True, traffic=traffic
+    )
+    _write_truth(truth, result)
+    typer.echo(result.summary())
+
+
+@sample_app.command("bdd100k")
+def bdd100k(
+    out: Path = typer.Argument(..., help="The bdd100k/ folder to write images/10k/ and labels/ins_seg/bitmasks/ into."),
+    frames: int = typer.Option(8, "--frames", min=1, help="Number of frames of the split."),
+    split: SampleSplit = typer.Option(SampleSplit.val, "--split", help="Split folder to write (train or val)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed: the same seed, split and size give byte-identical files."),
+    size: str = typer.Option("1280x720", "--size", help="Frame size WIDTHxHEIGHT (BDD100K is 1280x720)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Parallel worker processes (output does not depend on it)."),
+    truth: Path = typer.Option(None, "--truth", help="Also write what each frame shows as JSON here."),
+    traffic: str = typer.Option("street", "--traffic",
+                                help="street: dense traffic with many tiny far-away instances; "
+                                     "sparse: a few near objects per frame (short CPU training runs)."),
+) -> None:
+    """Write a BDD100K-layout sample set: JPEG images and RGBA instance bitmasks (riders separate)."""
+    from curate.sample import parse_size, write_bdd100k_sample
+
+    result = write_bdd100k_sample(
         out, frames, split.value, seed, parse_size(size), workers=workers, progress=True, traffic=traffic
     )
     _write_truth(truth, result)

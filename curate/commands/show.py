@@ -8,14 +8,15 @@ from typing import Optional
 
 import typer
 
+from curate.sources import MODULES
+
 OUT_HELP = "PNG file to write (written atomically; its folder is created)."
 ALPHA_HELP = "Opacity of the class-coloured fills, 0 (outlines only) to 1 (solid); default 0.6."
 MAX_WIDTH_HELP = "Scale panels down so the whole figure is at most this many pixels wide."
 
 
-class Source(str, Enum):
-    synscapes = "synscapes"
-    cityscapes = "cityscapes"
+#: The registered sources (curate.sources.NAMES), as a choice for --source.
+Source = Enum("Source", {name: name for name in MODULES}, type=str)
 
 
 def _check_alpha(alpha: float | None) -> float:
@@ -75,7 +76,8 @@ def register(app: typer.Typer) -> None:
             "0,0.4,0.6,0.7,0.8,0.9", "--fractions",
             help="Comma-separated removal fractions p in [0, 1), one panel each: p removes the p share of "
                  "smallest instances of every class over the whole split."),
-        source: Source = typer.Option(Source.synscapes, "--source", help="Which converted source to read."),
+        source: Optional[Source] = typer.Option(
+            None, "--source", help="Which converted source to read (default: the synthetic one)."),
         split: str = typer.Option("train", "--split", help="Which converted split to read "
                                                            "(OUT/{source}_{split}.json); cut-offs are per class "
                                                            "over this whole split."),
@@ -87,7 +89,7 @@ def register(app: typer.Typer) -> None:
         from curate.show import check_png_path, prune_picture, write_picture
 
         check_png_path(out)
-        picture = prune_picture(out_dir, frame, fractions, source=source.value, split=split, columns=columns,
+        picture = prune_picture(out_dir, frame, fractions, source=source and source.value, split=split, columns=columns,
                                 alpha=_check_alpha(alpha), max_width=_check_max_width(max_width))
         typer.echo(write_picture(out, picture))
 

@@ -1,8 +1,8 @@
-"""``curate convert``: Synscapes/Cityscapes label maps → harmonized COCO instances (+ report).
+"""``curate convert``: a source's label maps → COCO instances (+ report), in parallel and resumably.
 
-* :mod:`curate.convert.frames` — pure per-frame functions (arrays in, COCO records out);
-* :mod:`curate.convert.gtfine` — Cityscapes-style ground truth files for Synscapes (``--gtfine``);
-* :mod:`curate.convert.driver` — shards, parallel backends, resume, merge and report.
+The per-frame work belongs to the source modules (:mod:`curate.sources`); this package is only
+the driver (:mod:`curate.convert.driver`: shards, backends, resume, merge, report) and its Dask
+backend (:mod:`curate.convert.dask_backend`).
 """
 
 from curate.convert.driver import (
@@ -12,27 +12,6 @@ from curate.convert.driver import (
     ShardSpec,
     convert,
     run_shard,
-    run_tasks,
 )
-from curate.convert.frames import (
-    ANNOTATION_ID_STRIDE,
-    FrameResult,
-    convert_cityscapes_frame,
-    convert_synscapes_frame,
-)
-from curate.convert.gtfine import gtfine_paths
 
-__all__ = [
-    "ANNOTATION_ID_STRIDE",
-    "DEFAULT_SHARD_SIZE",
-    "ConvertJob",
-    "ConvertResult",
-    "FrameResult",
-    "ShardSpec",
-    "convert",
-    "convert_cityscapes_frame",
-    "convert_synscapes_frame",
-    "gtfine_paths",
-    "run_shard",
-    "run_tasks",
-]
+__all__ = ["DEFAULT_SHARD_SIZE", "ConvertJob", "ConvertResult", "ShardSpec", "convert", "run_shard"]

@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -29,32 +27,19 @@ from typing import Any, Callable, Iterator
 
 import cv2
 
-from curate import __version__
-from curate import harmonize as hz
-from curate.convert.frames import (
-    FrameResult,
-    add_counts,
-    convert_cityscapes_frame,
-    convert_synscapes_frame,
-    sort_counts,
-)
-from curate.convert.gtfine import write_gtfine_frame
+from curate import __version__, sources
 from curate.errors import CurateError
-from curate.fileio import atomic_path, write_json_atomic
-from curate.labels import coco_categories
-from curate.sources import cityscapes as cs_source
-from curate.sources import synscapes as syn_source
+from curate.cocotable import CocoWriter
+from curate.fileio import write_json_atomic
+from curate.records import FrameResult, add_counts, sort_counts
+from curate.sources import ConvertSettings, FrameRef
 
-SOURCES = ("synscapes", "cityscapes")
 ON_ERROR = ("fail", "skip")
 BACKENDS = ("joblib", "dask")
 SHARD_SCHEMA = "synmix.convert-shard"
 REPORT_SCHEMA = "synmix.convert-report"
 SCHEMA_VERSION = 1
 DEFAULT_SHARD_SIZE = 64
-#: Test-only hook: the process kills itself (SIGKILL) when it reaches this frame key, to test
-#: ``--resume`` after a hard interruption.
-KILL_AT_FRAME_ENV = "SYNMIX_TEST_KILL_AT_FRAME"
 
 
 @dataclass(frozen=True)
@@ -62,45 +47,39 @@ class ConvertJob:
     """What every task of one conversion shares (picklable)."""
 
     source: str
-    root: str  # absolute input root
-    split: str
-    out: str  # absolute output folder
-    rules: tuple[str, ...]
-    gtfine: bool = False
-    copy_images: bool = False
+    settings: ConvertSettings
     on_error: str = "fail"
 
     @property
     def name(self) -> str:
-        return f"{self.source}_{self.split}"
+        return f"{self.source}_{self.settings.split}"
 
     @property
     def shard_dir(self) -> Path:
-        return Path(self.out) / ".shards" / self.name
+        return Path(self.settings.out) / ".shards" / self.name
 
 
 @dataclass(frozen=True)
 class ShardSpec:
-    """One task: a run of frames. Synscapes frames are numbers; Cityscapes frames are
-    (image id, frame ref) pairs."""
+    """One task: a run of consecutive frames of the sorted split."""
 
     job: ConvertJob
     index: int
-    frames: tuple
+    frames: tuple[FrameRef, ...]
 
     @property
     def path(self) -> Path:
         return self.job.shard_dir / f"{self.index:05}.json"
 
     def frame_keys(self) -> list:
-        return [f if self.job.source == "synscapes" else f[1].name for f in self.frames]
+        return [f.key for f in self.frames]
 
     def fingerprint(self) -> dict:
         # on_error is left out: a shard made under "fail" holds no skipped frame and is valid for
         # "skip" too; the reverse is refused by read_complete_shard.
-        job = {k: v for k, v in asdict(self.job).items() if k != "on_error"}
-        return {"tool_version": __version__, **job, "rules": list(self.job.rules),
-                "index": self.index, "frames": self.frame_keys()}
+        settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.job.settings).items()}
+        return {"tool_version": __version__, "source": self.job.source, **settings,
+                "rules": list(self.job.settings.rules), "index": self.index, "frames": self.frame_keys()}
 
 
 @dataclass
@@ -113,43 +92,15 @@ class ConvertResult:
 # --- one frame, one shard ----------------------------------------------------------------------
 
 
-def _frame_file(job: ConvertJob, frame) -> Path:
-    """The file an error about this frame names when it is not more specific."""
-    if job.source == "synscapes":
-        return syn_source.frame_paths(Path(job.root), frame)["meta"]
-    return frame[1].instance_path
-
-
-def convert_frame(job: ConvertJob, frame) -> FrameResult:
-    """Read, convert and (with ``--gtfine``) write one frame. Raises CurateError on bad input."""
-    if os.environ.get(KILL_AT_FRAME_ENV) == str(frame if job.source == "synscapes" else frame[1].name):
-        os.kill(os.getpid(), signal.SIGKILL)
-    root = Path(job.root)
-    if job.source == "synscapes":
-        paths = syn_source.frame_paths(root, frame)
-        data = syn_source.load_frame(root, frame, check_ids=False)
-        result = convert_synscapes_frame(data, job.split, job.rules, job.gtfine, paths["meta"])
-        image_present = paths["rgb"].is_file()
-        if job.gtfine:
-            write_gtfine_frame(Path(job.out), job.split, frame, result.gtfine[0], paths["class"], paths["rgb"],
-                               job.copy_images)
-            result.gtfine = None
-    else:
-        image_id, ref = frame
-        instance_ids = cs_source.read_instance_ids(ref.instance_path)
-        result = convert_cityscapes_frame(instance_ids, ref, image_id)
-        image_present = ref.image_path is not None
-    result.counts["images_missing"] = int(not image_present)
-    return result
-
-
-def _safe_convert_frame(job: ConvertJob, frame) -> FrameResult:
+def convert_frame(job: ConvertJob, frame: FrameRef) -> FrameResult:
+    """The source's conversion of one frame; anything but a CurateError still becomes one line
+    naming the frame's file."""
     try:
-        return convert_frame(job, frame)
+        return sources.get(job.source).convert_frame(job.settings, frame)
     except CurateError:
         raise
-    except Exception as err:  # a bug or a file no check foresaw: still one line naming the frame
-        raise CurateError(_frame_file(job, frame), f"unexpected {type(err).__name__}: {err}") from err
+    except Exception as err:  # a bug or a file no check foresaw
+        raise CurateError(frame.path, f"unexpected {type(err).__name__}: {err}") from err
 
 
 def run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None = None) -> dict:
@@ -169,13 +120,12 @@ def _run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None) -> dict:
     started = time.perf_counter()
     images, annotations, skipped, counts = [], [], [], {}
     for frame in spec.frames:
-        key = frame if job.source == "synscapes" else frame[1].name
         try:
-            result = _safe_convert_frame(job, frame)
+            result = convert_frame(job, frame)
         except CurateError as err:
             if job.on_error == "fail":
                 return {"index": spec.index, "error": [err.path, err.problem]}
-            skipped.append({"frame": key, "path": err.path, "problem": err.problem})
+            skipped.append({"frame": frame.key, "path": err.path, "problem": err.problem})
         else:
             images.append(result.image)
             annotations.extend(result.annotations)
@@ -261,16 +211,6 @@ def open_backend(backend: str | None, workers: int = 1, scheduler: str | None = 
     raise CurateError(None, f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
 
 
-def run_tasks(fn: Callable, tasks: list, backend: str | None = "joblib", workers: int = 1,
-              scheduler: str | None = None) -> Iterator:
-    """Run ``fn(task)`` for every task, yielding results as they complete (any order).
-
-    ``fn`` and the tasks must be picklable for a parallel backend. See :func:`open_backend`.
-    """
-    with open_backend(backend, workers, scheduler) as runner:
-        yield from runner.map_unordered(fn, tasks)
-
-
 def default_workers() -> int:
     from joblib import cpu_count
 
@@ -278,13 +218,6 @@ def default_workers() -> int:
 
 
 # --- the whole conversion ----------------------------------------------------------------------
-
-
-def list_source_frames(source: str, root: Path, split: str, split_file: Path | None) -> list:
-    if source == "synscapes":
-        return syn_source.list_frames(root, split, split_file)
-    refs = cs_source.list_frames(root, split)
-    return [(i, ref) for i, ref in enumerate(refs, start=1)]
 
 
 def make_shards(job: ConvertJob, frames: list, shard_size: int) -> list[ShardSpec]:
@@ -304,56 +237,34 @@ def _remove_stale_temp_files(shard_dir: Path) -> None:
 
 
 def coco_info(job: ConvertJob) -> dict:
+    settings = job.settings
     return {
-        "description": f"{job.source} {job.split} converted by synmix",
+        "description": f"{job.source} {settings.split} converted by synmix",
         "version": __version__,
         "source": job.source,
-        "split": job.split,
-        "image_root": job.root,
-        "rules": list(job.rules),
+        "split": settings.split,
+        "image_root": str(settings.root),
+        "rules": list(settings.rules),
     }
 
 
 def merge_shards(specs: list[ShardSpec], coco_path: Path) -> dict:
-    """Stream the shards into the COCO file (atomic) and return the summed counters etc.
-
-    Only the image records are held in memory; annotations go through a spool file. The bytes
-    equal ``json.dumps(coco, separators=(",", ":")) + "\\n"`` of the whole document.
-    """
-    job = specs[0].job if specs else None
-    images: list[str] = []
+    """Stream the shards, in order, into the COCO file and return the summed counters etc."""
+    job = specs[0].job
     counts: dict = {}
     skipped: list[dict] = []
     seconds = 0.0
-    n_annotations = 0
-    coco_path = Path(coco_path)
-    coco_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, spool_name = tempfile.mkstemp(dir=coco_path.parent, prefix=f".{coco_path.name}.", suffix=".annotations.tmp")
-    spool_path = Path(spool_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as spool:
-            for spec in specs:
-                data = read_complete_shard(spec)
-                if data is None:
-                    raise CurateError(spec.path, "shard missing or incomplete at merge time")
-                images.extend(json.dumps(img, separators=(",", ":")) for img in data["images"])
-                for ann in data["annotations"]:
-                    spool.write("," if n_annotations else "")
-                    spool.write(json.dumps(ann, separators=(",", ":")))
-                    n_annotations += 1
-                add_counts(counts, data["counts"])
-                skipped.extend(data["skipped"])
-                seconds += data["seconds"]
-        with atomic_path(coco_path) as tmp, open(tmp, "w", encoding="utf-8") as out:
-            head = {"info": coco_info(job), "licenses": [], "categories": coco_categories()}
-            out.write(json.dumps(head, separators=(",", ":"))[:-1])
-            out.write(',"images":[' + ",".join(images) + '],"annotations":[')
-            with open(spool_path, encoding="utf-8") as spool:
-                shutil.copyfileobj(spool, out, 1 << 20)
-            out.write("]}\n")
-    finally:
-        spool_path.unlink(missing_ok=True)
-    return {"counts": counts, "skipped": skipped, "images": len(images), "annotations": n_annotations,
+    with CocoWriter(coco_path, coco_info(job)) as coco:
+        for spec in specs:
+            data = read_complete_shard(spec)
+            if data is None:
+                raise CurateError(spec.path, "shard missing or incomplete at merge time")
+            coco.add_images(data["images"])
+            coco.add_annotations(data["annotations"])
+            add_counts(counts, data["counts"])
+            skipped.extend(data["skipped"])
+            seconds += data["seconds"]
+    return {"counts": counts, "skipped": skipped, "images": len(coco.images), "annotations": coco.annotations,
             "frame_seconds": seconds}
 
 
@@ -383,31 +294,26 @@ def convert(
     from tqdm import tqdm
 
     started = time.perf_counter()
-    if source not in SOURCES:
-        raise CurateError(None, f"unknown source {source!r} (expected one of {', '.join(SOURCES)})")
+    spec = sources.get(source)
     if on_error not in ON_ERROR:
         raise CurateError(None, f"--on-error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
     if shard_size < 1:
         raise CurateError(None, f"--shard-size must be at least 1, not {shard_size}")
-    if gtfine and source != "synscapes":
-        raise CurateError(None, "--gtfine applies to Synscapes only (Cityscapes already is gtFine)")
-    if source == "synscapes":
-        try:
-            rules = hz.parse_rules(rules)
-        except ValueError as err:
-            raise CurateError(None, f"--rules: {err}") from None
-    else:
-        rules = ("drop-ignored-classes",)  # Cityscapes: the only decision, as Detectron2 makes it
+    if gtfine and not spec.writes_gtfine:
+        writers = ", ".join(s.title for s in sources.all_sources() if s.writes_gtfine)
+        raise CurateError(None, f"--gtfine applies to {writers} only ({spec.title} is not converted to gtFine)")
+    rules = spec.select_rules(rules)
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise CurateError(None, f"--workers must be at least 1, not {workers}")
 
     root = Path(root).resolve()
     out = Path(out).resolve()
-    frames = list_source_frames(source, root, split, split_file)
+    spec.check_root(root)
+    frames = spec.list_frames(root, split, split_file)
     if not frames:
         raise CurateError(root, f"no {source} frames in split {split!r}")
-    job = ConvertJob(source, str(root), split, str(out), tuple(rules), gtfine, copy_images, on_error)
+    job = ConvertJob(source, ConvertSettings(root, split, out, rules, gtfine, copy_images), on_error)
     specs = make_shards(job, frames, shard_size)
     if not resume:
         _clear_shards(job.shard_dir)
@@ -452,6 +358,9 @@ def convert(
     return ConvertResult(coco_path, report_path, report)
 
 
+_REPORTED_COUNTS = ("instances", "rules", "crowd_regions", "thin_instances_kept", "images_missing", "annotations")
+
+
 def _stages_in_rule_order(stages: dict, rules) -> dict:
     order = ["before"] + [f"after {rule}" for rule in rules]
     keys = [k for k in order if k in stages] + sorted(k for k in stages if k not in order)
@@ -462,33 +371,36 @@ def report_for(job: ConvertJob, frames: list, merged: dict, split_file, workers:
                shards: int, reused: int, timings: dict, backend: dict | None = None) -> dict:
     """The ``{source}_{split}.report.json`` document (schema ``synmix.convert-report`` v1)."""
     counts = merged["counts"]
+    settings = job.settings
     total_s = timings["total_s"]
     return {
         "schema": REPORT_SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "tool_version": __version__,
         "source": job.source,
-        "split": job.split,
-        "input_root": job.root,
+        "split": settings.split,
+        "input_root": str(settings.root),
         "split_file": str(Path(split_file).resolve()) if split_file else None,
         "output": {
             "coco": f"{job.name}.json",
-            "gtfine": f"gtFine/{job.split}" if job.gtfine else None,
-            "image_links": f"leftImg8bit/{job.split}" if job.gtfine else None,
+            "gtfine": f"gtFine/{settings.split}" if settings.gtfine else None,
+            "image_links": f"leftImg8bit/{settings.split}" if settings.gtfine else None,
         },
-        "rules": list(job.rules),
+        "rules": list(settings.rules),
         "options": {**(backend or {"backend": "joblib", "scheduler": None}),
                     "workers": workers, "shard_size": shard_size, "on_error": job.on_error,
-                    "gtfine": job.gtfine, "copy_images": job.copy_images},
+                    "gtfine": settings.gtfine, "copy_images": settings.copy_images},
         "frames": {"listed": len(frames), "converted": merged["images"], "skipped": len(merged["skipped"])},
         "skipped_frames": merged["skipped"],
         "annotations": merged["annotations"],
-        "instances": _stages_in_rule_order(counts.get("instances", {}), job.rules),
+        "instances": _stages_in_rule_order(counts.get("instances", {}), settings.rules),
         "rule_counts": {rule: sort_counts(c) for rule, c in
-                        sorted(counts.get("rules", {}).items(), key=lambda kv: list(job.rules).index(kv[0]))},
+                        sorted(counts.get("rules", {}).items(), key=lambda kv: list(settings.rules).index(kv[0]))},
         "crowd_regions": sort_counts(counts.get("crowd_regions", {})),
         "thin_instances_kept": counts.get("thin_instances_kept", 0),
         "images_missing": counts.get("images_missing", 0),
+        # counters only one source keeps (e.g. BDD100K's attribute_conflicts)
+        "source_counts": sort_counts({k: v for k, v in counts.items() if k not in _REPORTED_COUNTS}),
         "shards": {"total": shards, "reused": reused},
         "timings": {
             "total_s": round(total_s, 3),

@@ -57,7 +57,7 @@ class SampleTruth:
     """A generated set: ``frames`` maps the frame key (Synscapes: int N; Cityscapes:
     ``"city_seq_frame"``) to its :class:`FrameTruth`."""
 
-    layout: str  # "synscapes" | "cityscapes"
+    layout: str  # a source name: "synscapes" | "cityscapes" | "bdd100k"
     root: str
     seed: int
     size: tuple[int, int]  # (width, height)
@@ -78,7 +78,7 @@ class SampleTruth:
     def summary(self) -> str:
         c = self.counts()
         where = f"{self.layout}" + (f" {self.split}" if self.split else "")
-        groups = f", {c['groups']} groups" if self.layout == "cityscapes" else ""
+        groups = f", {c['groups']} groups" if self.layout in ("cityscapes", "bdd100k") else ""
         return (
             f"{where}: {c['frames']} frames of {self.size[0]}x{self.size[1]} in {self.root}: "
             f"{c['visible_instances']} visible instances, {c['invisible_instances']} fully hidden, "

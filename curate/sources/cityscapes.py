@@ -1,8 +1,13 @@
-"""Cityscapes (gtFine) reader: enumerate the frames of a split, load one frame's label maps.
+"""Cityscapes (gtFine), the real source: layout, reading, and the conversion of instanceIds to COCO.
 
-Layout (formats.md §2): ``gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_{instanceIds,labelIds,
-polygons}…`` and optionally ``leftImg8bit/{split}/{city}/{city}_{seq}_{frame}_leftImg8bit.png``
-(annotations can be present without images).
+Layout (docs/formats/cityscapes.md §2–§5): ``gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_
+{instanceIds,labelIds,polygons}…`` and optionally ``leftImg8bit/{split}/{city}/{city}_{seq}_{frame}
+_leftImg8bit.png`` (annotations can be present without images). The frame key is the file stem
+``{city}_{seq:06}_{frame:06}``; image ids count the sorted frames of a split from 1.
+
+The conversion makes Detectron2's decisions (docs/formats/cityscapes.md §7–§8): every instanceIds
+value of an instance class is a candidate, values < 1000 (group regions) become ``iscrowd: 1``,
+caravan/trailer are dropped (counted); unlike Detectron2, masks one pixel wide or tall are kept.
 """
 
 from __future__ import annotations
@@ -15,10 +20,26 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.fileio import read_json, read_png
-from curate.labels import ID_TO_LABEL, INSTANCE_ID_OFFSET, VALID_LABEL_IDS
+from curate.labels import COCO_ID_BY_LABEL_ID, FIRST_INSTANCE_LABEL_ID, ID_TO_LABEL, INSTANCE_ID_OFFSET, VALID_LABEL_IDS
+from curate.records import (
+    FrameResult,
+    annotation,
+    check_annotation_count,
+    count_by_name,
+    exported_by_class,
+    image_record,
+    mask_fields,
+    summary_counts,
+)
+from curate.rle import column_runs, encode_instances, is_in, sorted_unique
+from curate.sources.base import ConvertSettings, FrameRef, Source
 
+NAME = "cityscapes"
 SPLIT_NAMES = ("train", "val", "test")
-_NAME = re.compile(r"^(?P<city>[A-Za-z0-9-]+(?:_[A-Za-z-]+)*)_(?P<seq>\d{6})_(?P<frame>\d{6})$")
+#: Splits with public labels (``--split all`` converts these).
+LABELLED_SPLITS = ("train", "val")
+#: A frame's file stem ``{city}_{seq:06}_{frame:06}`` (the official evaluator pairs files by it).
+STEM = re.compile(r"^(?P<city>[A-Za-z0-9-]+(?:_[A-Za-z-]+)*)_(?P<seq>\d{6})_(?P<frame>\d{6})$")
 INSTANCE_SUFFIX = "_gtFine_instanceIds.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
 POLYGON_SUFFIX = "_gtFine_polygons.json"
@@ -69,7 +90,7 @@ def list_frames(root: Path, split: str) -> list[CityscapesFrameRef]:
     refs = []
     for path in sorted(split_dir.glob(f"*/*{INSTANCE_SUFFIX}")):
         name = path.name[: -len(INSTANCE_SUFFIX)]
-        if not _NAME.match(name):
+        if not STEM.match(name):
             raise CurateError(path, "file name is not {city}_{seq:06}_{frame:06}" + INSTANCE_SUFFIX)
         city = path.parent.name
         refs.append(
@@ -144,3 +165,99 @@ def load_frame(ref: CityscapesFrameRef, with_polygons: bool = False, check_ids: 
             )
     polygons = read_polygons(ref.polygons_path) if with_polygons and ref.polygons_path else None
     return CityscapesFrame(ref=ref, instance_ids=instance_ids, label_ids=label_ids, polygons=polygons)
+
+
+# --- conversion of one frame ---------------------------------------------------------------------
+
+
+def stem_of_file_name(file_name: str) -> str | None:
+    """The frame stem of a Cityscapes-style file name (``…/aachen_000000_000019_leftImg8bit.png``)."""
+    base = file_name.rsplit("/", 1)[-1]
+    for suffix in (IMAGE_SUFFIX, INSTANCE_SUFFIX, LABEL_SUFFIX, POLYGON_SUFFIX):
+        if base.endswith(suffix) and STEM.match(base[: -len(suffix)]):
+            return base[: -len(suffix)]
+    return None
+
+
+def label_of_instance_value(value: int) -> int:
+    """Label id of an instanceIds value: ``value // 1000`` for instances, the value itself for groups."""
+    return value // INSTANCE_ID_OFFSET if value >= INSTANCE_ID_OFFSET else value
+
+
+def image_file_name(split: str, city: str, name: str) -> str:
+    return f"leftImg8bit/{split}/{city}/{name}{IMAGE_SUFFIX}"
+
+
+def convert_instance_ids(instance_ids: np.ndarray, image_id: int, split: str, city: str, name: str,
+                         path: Path | str) -> FrameResult:
+    """COCO records of one instanceIds map (pure; ``path`` only names the file in errors)."""
+    height, width = instance_ids.shape
+    runs = column_runs(instance_ids)
+    present = sorted_unique(runs.values[0])
+    check_instance_ids(path, present)
+    candidates = present[present >= FIRST_INSTANCE_LABEL_ID].tolist()
+    before: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    wanted = []
+    for value in candidates:
+        label_id = label_of_instance_value(value)
+        name_of_class = ID_TO_LABEL[label_id].name
+        is_instance = value >= INSTANCE_ID_OFFSET
+        if is_instance:
+            count_by_name(before, name_of_class)
+        if label_id in COCO_ID_BY_LABEL_ID:
+            wanted.append(value)
+        elif is_instance:
+            count_by_name(skipped, name_of_class)
+    check_annotation_count(path, len(wanted))
+    masks = encode_instances(runs, keep=is_in(runs.values[0], wanted))
+    annotations = [
+        annotation(image_id, k, label_of_instance_value(value), mask, int(value < INSTANCE_ID_OFFSET), value,
+                   "original", height, width)
+        for k, (value, mask) in enumerate(zip(masks.ids.tolist(), mask_fields(masks)))
+    ]
+    counts = {
+        "instances": {"before": before, "after drop-ignored-classes": exported_by_class(annotations)},
+        "rules": {"drop-ignored-classes": {"instances_dropped": sum(skipped.values()), "by_class": skipped}},
+    }
+    counts.update(summary_counts(annotations))
+    image = image_record(image_id, image_file_name(split, city, name), width, height, name, NAME, split)
+    return FrameResult(image, annotations, counts)
+
+
+# --- the source ----------------------------------------------------------------------------------
+
+
+def frame_refs(root: Path, split: str, split_file: Path | None = None) -> list[FrameRef]:
+    """The frames of a split for the converter: key = file stem, image id = position from 1."""
+    if split_file is not None:
+        raise CurateError(split_file, "--split-file applies to Synscapes only (Cityscapes has its own splits)")
+    return [FrameRef(key=ref.name, image_id=i, path=ref.instance_path)
+            for i, ref in enumerate(list_frames(root, split), start=1)]
+
+
+def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
+    city = ref.path.parent.name
+    result = convert_instance_ids(read_instance_ids(ref.path), ref.image_id, settings.split, city, ref.key, ref.path)
+    image = Path(settings.root) / image_file_name(settings.split, city, ref.key)
+    result.counts["images_missing"] = int(not image.is_file())
+    return result
+
+
+SOURCE = Source(
+    name=NAME,
+    root_help='Cityscapes root (holding gtFine/ and optionally leftImg8bit/).',
+    summary="Export Cityscapes gtFine instances to OUT/cityscapes_{split}.json (groups as iscrowd, caravan/trailer skipped: Detectron2's decisions).",
+    title="Cityscapes",
+    kind="real",
+    splits=LABELLED_SPLITS,
+    frame_key_type=str,
+    colour="tab:blue",
+    check_root=check_root,
+    list_frames=frame_refs,
+    convert_frame=convert_frame,
+    # the only decision, as Detectron2 makes it: caravan and trailer have no category
+    rules=("drop-ignored-classes",),
+    cityscapes_gt="input",
+    cityscapes_stem=str,
+)

@@ -1,7 +1,22 @@
-"""Synscapes reader: enumerate frames of a split, load one frame as arrays + typed metadata.
+"""Synscapes, the synthetic source: layout, reading, harmonized conversion and ``--gtfine`` output.
 
-Layout (formats.md §1): ``img/rgb/N.png``, ``img/class/N.png`` (label ids), ``img/instance/N.png``
-(24-bit ids, R + 256·G + 65536·B), ``meta/N.json``; N = 1..25000 without zero padding.
+Layout (docs/formats/synscapes.md §2–§6): ``img/rgb/N.png``, ``img/class/N.png`` (label ids),
+``img/instance/N.png`` (24-bit ids, R + 256·G + 65536·B), ``meta/N.json``; N = 1..25000 without
+zero padding. Synscapes has no split; synmix's default is 1..20000 train, 20001..25000 val.
+
+Per frame, :func:`convert_frame` reads the maps and the meta, harmonizes the instances to
+Cityscapes conventions (:mod:`curate.harmonize`: rider split, invisible instances, ignored
+classes) in one sweep over the id map, and returns the COCO records; with ``--gtfine`` it also
+writes the harmonized Cityscapes-style ground truth (docs/formats/cityscapes.md §9)::
+
+    OUT/gtFine/S/synscapes/synscapes_000000_{N:06}_gtFine_instanceIds.png   uint16, label*1000+k
+    OUT/gtFine/S/synscapes/synscapes_000000_{N:06}_gtFine_labelIds.png      uint8, the class map
+    OUT/gtFine/S/synscapes/synscapes_000000_{N:06}_gtFine_polygons.json     size only, no objects
+    OUT/leftImg8bit/S/synscapes/synscapes_000000_{N:06}_leftImg8bit.png     relative link (or copy)
+
+The polygons file exists only because Detectron2's loader asserts that the first frame has one
+even with ``from_json=False``; it holds the frame size and no objects (synmix keeps masks, not
+polygons), so read this ground truth with ``from_json=False``.
 """
 
 from __future__ import annotations
@@ -12,13 +27,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from curate import harmonize as hz
 from curate.errors import CurateError
-from curate.fileio import read_json, read_png
-from curate.labels import VALID_LABEL_IDS
+from curate.fileio import link_or_copy, read_json, read_png, write_bytes_atomic, write_json_atomic, write_png_atomic
+from curate.labels import COCO_ID_BY_LABEL_ID, ID_TO_LABEL, VALID_LABEL_IDS
+from curate.records import (
+    FrameResult,
+    annotation,
+    check_annotation_count,
+    image_record,
+    mask_fields,
+    summary_counts,
+)
+from curate.rle import column_runs, encode_instances, expand_runs, merge_runs
+from curate.sources.base import ConvertSettings, FrameRef, Source
+
+NAME = "synscapes"
 
 #: synmix's documented default split (Synscapes has no official one; the study used 20k / 5k).
 DEFAULT_SPLITS: dict[str, range] = {"train": range(1, 20001), "val": range(20001, 25001)}
-SPLIT_NAMES = ("train", "val", "all")
 _MAX_LABEL_ID = max(VALID_LABEL_IDS)
 _CONTIGUOUS_LABELS = VALID_LABEL_IDS == frozenset(range(_MAX_LABEL_ID + 1))
 _INSTANCE_META_KEYS = ("bbox2d", "bbox3d", "class", "occluded", "truncated")
@@ -89,8 +116,9 @@ def read_split_file(path: Path) -> list[int]:
     return sorted(set(frames))
 
 
-def list_frames(root: Path, split: str = "train", split_file: Path | None = None) -> list[int]:
-    """Sorted frame numbers of ``split`` that exist under ``root`` (a frame exists when its meta does)."""
+def frame_numbers(root: Path, split: str = "train", split_file: Path | None = None) -> list[int]:
+    """Sorted frame numbers of ``split`` (or of ``split_file``) that exist under ``root`` (a frame
+    exists when its meta does)."""
     root = check_root(root)
     present = sorted(int(p.stem) for p in (root / "meta").glob("*.json") if p.stem.isdigit())
     if split_file is not None:
@@ -99,12 +127,16 @@ def list_frames(root: Path, split: str = "train", split_file: Path | None = None
         if missing:
             raise CurateError(split_file, f"frame {missing[0]} is listed but {root}/meta/{missing[0]}.json does not exist")
         return wanted
-    if split == "all":
-        return present
     if split not in DEFAULT_SPLITS:
-        raise CurateError(None, f"unknown split {split!r} (expected one of {', '.join(SPLIT_NAMES)})")
+        raise CurateError(None, f"unknown split {split!r} (expected one of {', '.join(DEFAULT_SPLITS)})")
     frames = DEFAULT_SPLITS[split]
     return [n for n in present if n in frames]
+
+
+def frame_refs(root: Path, split: str = "train", split_file: Path | None = None) -> list[FrameRef]:
+    """The frames of a split for the converter: key and image id are the frame number."""
+    root = Path(root)
+    return [FrameRef(key=n, image_id=n, path=root / f"meta/{n}.json") for n in frame_numbers(root, split, split_file)]
 
 
 def decode_instance_png(bgr: np.ndarray) -> np.ndarray:
@@ -218,3 +250,162 @@ def load_frame(root: Path, n: int, check_ids: bool = True) -> SynscapesFrame:
     if check_ids:
         check_instance_ids(paths["meta"], paths["instance"].name, np.unique(instance_map), meta)
     return SynscapesFrame(frame=n, class_map=class_map, instance_map=instance_map, meta=meta, rgb_path=paths["rgb"])
+
+
+# --- harmonized conversion of one frame ----------------------------------------------------------
+
+
+def harmonize_frame(frame: SynscapesFrame, rules: tuple[str, ...], meta_path):
+    """The frame's runs, its instances as the meta has them (ids checked against the map), and the
+    instances after ``rules`` with their counters."""
+    runs = column_runs(frame.instance_map, frame.class_map)
+    initial = hz.from_meta(runs, {i: m.class_id for i, m in frame.meta.instances.items()})
+    # the state's id index lists every id of the map (plus, maybe, ids only the meta has)
+    check_instance_ids(meta_path, f"img/instance/{frame.frame}.png", initial.index()[0], frame.meta)
+    state, counts = hz.harmonize(initial, tuple(rules))
+    return runs, initial, state, counts
+
+
+def convert_frame_data(
+    frame: SynscapesFrame,
+    split: str,
+    rules: tuple[str, ...] = hz.DEFAULT_RULES,
+    with_gtfine: bool = False,
+    meta_path: Path | str | None = None,
+) -> FrameResult:
+    """Harmonize one loaded frame and export it as COCO records (pure: no file is read or written).
+
+    ``meta_path`` only names the file in error messages. Instance annotations carry the meta's
+    occlusion, truncation and depth (bbox2d zmin); instance-class pixels outside every instance
+    become one crowd region per class (see :func:`curate.harmonize.crowd_runs`).
+    """
+    meta_path = meta_path if meta_path is not None else f"meta/{frame.frame}.json"
+    height, width = frame.class_map.shape
+    runs, _, state, counts = harmonize_frame(frame, rules, meta_path)
+
+    exported = {i: r for i, r in state.records.items() if r.exported}
+    without_category = [r for r in exported.values() if r.label_id not in COCO_ID_BY_LABEL_ID]
+    if without_category:
+        r = without_category[0]
+        raise CurateError(meta_path, f"instance {r.source_id} has class {ID_TO_LABEL[r.label_id].name}, which has "
+                                     "no COCO category (enable rule drop-ignored-classes)")
+
+    # One encoding pass for instances and crowd regions: instance runs keyed by their harmonized
+    # id (> 0), crowd runs by minus their label id, so the two can never collide.
+    is_exported = hz.run_values(state, {i: 1 for i, r in exported.items() if r.pixels}, 0).astype(bool)
+    is_crowd = hz.crowd_runs(state)
+    keys = np.where(is_exported, state.instance_ids, np.where(is_crowd, -state.class_ids.astype(np.int64), 0))
+    merged = merge_runs(runs, keys)
+    masks = encode_instances(merged, keep=merged.values[0] != 0)
+    row_of = masks.index()
+
+    entries = []  # (source id, harmonized id, label, row, crowd, rule, meta id)
+    for r in exported.values():
+        entries.append((r.source_id, r.id, r.label_id, row_of.get(r.id), 0, r.rule, r.meta_id))
+    for key, row in row_of.items():
+        if key < 0:
+            entries.append((-key, key, -key, row, 1, "crowd", None))
+    entries.sort(key=lambda e: (e[0], e[4], e[1]))
+    check_annotation_count(meta_path, len(entries))
+
+    image_id = frame.frame
+    meta = frame.meta.instances
+    annotations = []
+    fields = mask_fields(masks)
+    for k, (source_id, _, label_id, row, crowd, rule, meta_id) in enumerate(entries):
+        ann = annotation(image_id, k, label_id, fields[row] if row is not None else None, crowd, source_id, rule,
+                         height, width)
+        m = meta.get(meta_id) if meta_id is not None else None
+        ann["occluded"] = m.occluded if m else None
+        ann["truncated"] = m.truncated if m else None
+        ann["depth"] = m.bbox2d[4] if m and m.bbox2d else None
+        annotations.append(ann)
+    counts.update(summary_counts(annotations))
+
+    gtfine = None
+    if with_gtfine:
+        try:
+            values = hz.gtfine_values(state)
+        except ValueError as err:
+            raise CurateError(meta_path, str(err)) from None
+        gt_runs = merge_runs(runs, values)
+        instance_ids = expand_runs(gt_runs, gt_runs.values[0], np.uint16)
+        gtfine = (instance_ids, frame.class_map)
+    image = image_record(frame.frame, f"img/rgb/{frame.frame}.png", width, height, frame.frame, NAME, split)
+    return FrameResult(image, annotations, counts, gtfine)
+
+
+# --- Cityscapes-style ground truth (--gtfine) ----------------------------------------------------
+
+GTFINE_CITY = NAME
+GTFINE_SEQUENCE = 0
+
+
+def cityscapes_stem(frame: int) -> str:
+    """``synscapes_000000_{N:06}``: frame N named as a Cityscapes frame of city "synscapes"."""
+    return f"{GTFINE_CITY}_{GTFINE_SEQUENCE:06}_{frame:06}"
+
+
+def gtfine_paths(out: Path, split: str, frame: int) -> dict[str, Path]:
+    stem = cityscapes_stem(frame)
+    gt = Path(out) / "gtFine" / split / GTFINE_CITY
+    return {
+        "instanceIds": gt / f"{stem}_gtFine_instanceIds.png",
+        "labelIds": gt / f"{stem}_gtFine_labelIds.png",
+        "polygons": gt / f"{stem}_gtFine_polygons.json",
+        "image": Path(out) / "leftImg8bit" / split / GTFINE_CITY / f"{stem}_leftImg8bit.png",
+    }
+
+
+def write_gtfine_frame(out: Path, split: str, frame: int, instance_ids: np.ndarray, class_png: Path,
+                       rgb_path: Path, copy_images: bool = False) -> None:
+    """Write one frame's Cityscapes-style files (labelIds is a byte copy of the class PNG)."""
+    paths = gtfine_paths(out, split, frame)
+    height, width = instance_ids.shape
+    if not Path(rgb_path).is_file():
+        raise CurateError(rgb_path, "file not found (needed for the leftImg8bit link)")
+    link_or_copy(rgb_path, paths["image"], copy_images)
+    write_png_atomic(paths["instanceIds"], instance_ids.astype(np.uint16, copy=False))
+    write_bytes_atomic(paths["labelIds"], Path(class_png).read_bytes())
+    write_json_atomic(paths["polygons"], {
+        "imgHeight": height,
+        "imgWidth": width,
+        "objects": [],
+        "synmix": "no polygons: instances are in the instanceIds PNG (load with from_json=False)",
+    })
+
+
+# --- the source ----------------------------------------------------------------------------------
+
+
+def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
+    """Read, harmonize and (with ``--gtfine``) write one frame. Raises CurateError on bad input."""
+    paths = frame_paths(settings.root, ref.key)
+    data = load_frame(settings.root, ref.key, check_ids=False)
+    result = convert_frame_data(data, settings.split, settings.rules, settings.gtfine, paths["meta"])
+    if settings.gtfine:
+        write_gtfine_frame(settings.out, settings.split, ref.key, result.gtfine[0], paths["class"], paths["rgb"],
+                           settings.copy_images)
+        result.gtfine = None
+    result.counts["images_missing"] = int(not paths["rgb"].is_file())
+    return result
+
+
+SOURCE = Source(
+    name=NAME,
+    root_help='Synscapes root (holding img/ and meta/).',
+    summary='Harmonize Synscapes to Cityscapes conventions (rider split, invisible and ignored instances) and write OUT/synscapes_{split}.json.',
+    title="Synscapes",
+    kind="synthetic",
+    splits=tuple(DEFAULT_SPLITS),
+    frame_key_type=int,
+    colour="tab:orange",
+    check_root=check_root,
+    list_frames=frame_refs,
+    convert_frame=convert_frame,
+    rules=hz.DEFAULT_RULES,
+    rules_switchable=True,
+    writes_gtfine=True,
+    cityscapes_gt="output",
+    cityscapes_stem=cityscapes_stem,
+)
