@@ -37,8 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from curate.convert import convert  # noqa: E402
-from curate.convert.driver import ConvertJob, convert_frame, list_source_frames  # noqa: E402
-from curate.harmonize import DEFAULT_RULES, TWO_WHEELERS  # noqa: E402
+from curate import sources  # noqa: E402
+from curate.convert.driver import ConvertJob, convert_frame  # noqa: E402
+from curate.harmonize import TWO_WHEELERS  # noqa: E402
 from curate.labels import (  # noqa: E402
     FIRST_INSTANCE_LABEL_ID,
     ID_TO_LABEL,
@@ -46,6 +47,7 @@ from curate.labels import (  # noqa: E402
     LABEL_ID,
 )
 from curate.sample import write_cityscapes_sample, write_synscapes_sample  # noqa: E402
+from curate.sources import ConvertSettings  # noqa: E402
 from curate.sources import synscapes as syn_source  # noqa: E402
 
 CITYSCAPES_SIZE = (2048, 1024)
@@ -204,31 +206,32 @@ def main(argv: list[str] | None = None) -> None:
             print(f"generating {args.frames} Synscapes frames {SYNSCAPES_SIZE} ...", flush=True)
             write_synscapes_sample(syn_root, frames=args.frames, seed=args.seed, size=SYNSCAPES_SIZE, val_fraction=0)
 
-        cs_frames = list_source_frames("cityscapes", cs_root, "train", None)
-        syn_frames = list_source_frames("synscapes", syn_root, "train", None)
+        cityscapes, synscapes = sources.get("cityscapes"), sources.get("synscapes")
+        cs_frames = cityscapes.list_frames(cs_root, "train", None)
+        syn_frames = synscapes.list_frames(syn_root, "train", None)
         out = Path(tmp) / "out"
-        cs_job = ConvertJob("cityscapes", str(cs_root.resolve()), "train", str(out), ("drop-ignored-classes",))
-        syn_job = ConvertJob("synscapes", str(syn_root.resolve()), "train", str(out), DEFAULT_RULES)
+        cs_job = ConvertJob("cityscapes", ConvertSettings(cs_root.resolve(), "train", out, cityscapes.rules))
+        syn_job = ConvertJob("synscapes", ConvertSettings(syn_root.resolve(), "train", out, synscapes.rules))
 
         d2 = detectron2_cityscapes()
         results = [
             measure_layout(
                 "cityscapes", cs_frames,
-                a=lambda f: decode(f[1].instance_path),
-                b=(lambda f: d2(f[1].instance_path)) if d2 else (lambda f: per_instance_cityscapes(f[1].instance_path)),
+                a=lambda f: decode(f.path),
+                b=(lambda f: d2(f.path)) if d2 else (lambda f: per_instance_cityscapes(f.path)),
                 c=lambda f: convert_frame(cs_job, f),
                 rounds=args.rounds),
             measure_layout(
                 "synscapes", syn_frames,
-                a=lambda n: (decode(syn_source.frame_paths(syn_root, n)["class"]),
-                             decode(syn_source.frame_paths(syn_root, n)["instance"])),
-                b=lambda n: per_instance_synscapes(syn_root, n),
-                c=lambda n: convert_frame(syn_job, n),
+                a=lambda f: (decode(syn_source.frame_paths(syn_root, f.key)["class"]),
+                             decode(syn_source.frame_paths(syn_root, f.key)["instance"])),
+                b=lambda f: per_instance_synscapes(syn_root, f.key),
+                c=lambda f: convert_frame(syn_job, f),
                 rounds=args.rounds),
         ]
         instances = {
             "cityscapes": statistics.mean(len(convert_frame(cs_job, f).annotations) for f in cs_frames),
-            "synscapes": statistics.mean(len(convert_frame(syn_job, n).annotations) for n in syn_frames),
+            "synscapes": statistics.mean(len(convert_frame(syn_job, f).annotations) for f in syn_frames),
         }
         print(f"\nper frame: median over {args.rounds} interleaved rounds "
               f"(b = {'Detectron2 _cityscapes_files_to_dict' if d2 else 'per-instance re-implementation'} "

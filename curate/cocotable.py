@@ -150,26 +150,59 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _parse_with_arrow(data: bytes, source: str | None):
-    """Arrow's reader on a one-line COCO file; None when the file does not fit that shape."""
-    frame_type_of_source = frame_type(source)
+def _arrow_table(data: bytes, schema: pa.Schema) -> pa.Table | None:
+    """Arrow's reader on a one-line COCO file with an explicit ``schema`` (fields not in it are
+    skipped unread); None when the file does not fit that shape."""
     first_newline = data.find(b"\n")
-    if frame_type_of_source is None or len(data) + 1 > _MAX_ARROW_BLOCK \
-            or (first_newline >= 0 and data[first_newline:].strip()):
+    if len(data) + 1 > _MAX_ARROW_BLOCK or (first_newline >= 0 and data[first_newline:].strip()):
         return None
-    options = pj.ParseOptions(explicit_schema=_arrow_schema(frame_type_of_source), unexpected_field_behavior="ignore")
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     block = max(len(data) + 1, _MIN_ARROW_BLOCK)
     try:
         table = pj.read_json(pa.BufferReader(data), read_options=pj.ReadOptions(block_size=block),
                              parse_options=options)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
-    if table.num_rows != 1 or table.column("images").null_count or table.column("annotations").null_count:
+    return table if table.num_rows == 1 else None
+
+
+def _parse_with_arrow(data: bytes, source: str | None):
+    """Columns of a one-line convert COCO file; None when Arrow cannot read it that way."""
+    frame_type_of_source = frame_type(source)
+    table = _arrow_table(data, _arrow_schema(frame_type_of_source)) if frame_type_of_source is not None else None
+    if table is None or table.column("images").null_count or table.column("annotations").null_count:
         return None
     info = {k: v for k, v in (table.column("info")[0].as_py() or {}).items() if v is not None}
     images = pc.list_flatten(table.column("images")).combine_chunks()
     annotations = pc.list_flatten(table.column("annotations")).combine_chunks()
     return info, images, annotations, images.field("frame")
+
+
+_MASK_SCHEMA = pa.schema([
+    ("images", pa.list_(pa.struct([("id", pa.int64()), ("file_name", pa.string())]))),
+    ("annotations", pa.list_(pa.struct([
+        ("image_id", pa.int64()),
+        ("segmentation", pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])),
+    ]))),
+])
+
+
+def read_image_masks(path: Path, image_id: int, rows) -> tuple[str | None, list]:
+    """``file_name`` of image ``image_id`` and the segmentations of annotation ``rows`` (positions
+    in the file's annotation list): only those two fields are parsed into columns."""
+    path = Path(path)
+    data = path.read_bytes()
+    table = _arrow_table(data, _MASK_SCHEMA)
+    if table is not None:
+        images = pc.list_flatten(table.column("images")).combine_chunks()
+        annotations = pc.list_flatten(table.column("annotations")).combine_chunks()
+        names = images.filter(pc.equal(images.field("id"), image_id)).field("file_name").to_pylist()
+        taken = annotations.field("segmentation").take(pa.array(rows, pa.int64())).to_pylist()
+        return (names[0] if names else None), taken
+    obj = parse_coco_json(path, data)
+    del data
+    names = [im.get("file_name") for im in obj["images"] if isinstance(im, dict) and im.get("id") == image_id]
+    return (names[0] if names else None), [obj["annotations"][int(r)].get("segmentation") for r in rows]
 
 
 def parse_coco_json(path: Path, data: bytes) -> dict:

@@ -88,10 +88,6 @@ class FrameInstances:
     known_index: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
-    def source_ids(self) -> np.ndarray:
-        return self.runs.values[0]
-
-    @property
     def class_ids(self) -> np.ndarray:
         return self.runs.values[1]
 
@@ -131,16 +127,11 @@ def _index_from_candidates(ids: np.ndarray, candidates) -> tuple[np.ndarray, np.
 
 
 def run_values(state: FrameInstances, table: dict[int, int], default: int = -1) -> np.ndarray:
-    """``table[id]`` for the harmonized id of every run (``default`` where absent): the same as
-    ``lookup(state.instance_ids, table, default)``, through the state's id index."""
+    """``table[id]`` for the harmonized id of every run (``default`` where absent), through the
+    state's id index (a gather, not a search per run)."""
     ids, slot = state.index()
     per_id = np.fromiter((table.get(i, default) for i in ids.tolist()), dtype=np.int64, count=len(ids))
     return per_id[slot]
-
-
-def pixels_per_id(ids: np.ndarray, lengths: np.ndarray) -> dict[int, int]:
-    """Pixel count of every non-zero id over runs (O(runs log runs)), ascending ids."""
-    return _pixels(id_index(ids), lengths)
 
 
 def _pixels(index: tuple[np.ndarray, np.ndarray], lengths: np.ndarray) -> dict[int, int]:
@@ -150,27 +141,12 @@ def _pixels(index: tuple[np.ndarray, np.ndarray], lengths: np.ndarray) -> dict[i
     return {i: n for i, n in zip(ids.tolist(), sums.tolist()) if i != 0}
 
 
-def lookup(keys: np.ndarray, table: dict[int, int], default: int = -1) -> np.ndarray:
-    """``table[k]`` for every element of ``keys`` (vectorised; ``default`` where absent)."""
-    keys = np.asarray(keys)
-    if not table:
-        return np.full(keys.shape, default, dtype=np.int64)
-    table_keys = np.fromiter(table.keys(), dtype=np.int64, count=len(table))
-    table_values = np.fromiter(table.values(), dtype=np.int64, count=len(table))
-    order = np.argsort(table_keys)
-    table_keys, table_values = table_keys[order], table_values[order]
-    pos = np.searchsorted(table_keys, keys)
-    np.minimum(pos, len(table_keys) - 1, out=pos)
-    found = table_keys[pos] == keys
-    return np.where(found, table_values[pos], default)
-
-
 def from_meta(runs: Runs, meta_classes: dict[int, int], pixels: dict[int, int] | None = None) -> FrameInstances:
     """Initial state: one record per meta instance (visible or not), ids unchanged.
 
     ``runs``: :func:`curate.rle.column_runs` of (instance map, class map); ``meta_classes``:
     meta instance id → class id. Every non-zero id of the map must be in ``meta_classes``
-    (the reader checks that). ``pixels``: :func:`pixels_per_id` of the runs, if already known.
+    (the reader checks that). ``pixels``: pixel count per non-zero id, if already known.
     """
     index = _index_from_candidates(runs.values[0], meta_classes) or id_index(runs.values[0])
     if pixels is None:

@@ -21,13 +21,10 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.json as pj
 from pycocotools import mask as mask_util
 
 from curate import harmonize as hz
-from curate.cocotable import CocoColumns, coco_path, parse_coco_json, read_coco_columns
+from curate.cocotable import CocoColumns, coco_path, read_coco_columns, read_image_masks
 from curate.errors import CurateError
 from curate.fileio import read_png, write_png_atomic
 from curate.labels import ID_TO_LABEL, LABEL_ID_BY_COCO_ID
@@ -56,7 +53,6 @@ DEFAULT_MAX_WIDTH = 2000
 #: The removal fractions of the study's figure 3.
 DEFAULT_FRACTIONS = (0.0, 0.4, 0.6, 0.7, 0.8, 0.9)
 #: Arrow's JSON block size is an int32: larger files are read with json.loads.
-_MAX_ARROW_BYTES = (1 << 31) - 2
 
 
 @dataclass
@@ -297,41 +293,6 @@ def _frame_row(path: Path, columns: CocoColumns, frame: str | int) -> int:
     raise CurateError(path, f"no frame {key!r} among its {len(frames)} frames ({', '.join(frames[:3])}{more})")
 
 
-_MASK_SCHEMA = pa.schema([
-    ("images", pa.list_(pa.struct([("id", pa.int64()), ("file_name", pa.string())]))),
-    ("annotations", pa.list_(pa.struct([
-        ("image_id", pa.int64()),
-        ("segmentation", pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])),
-    ]))),
-])
-
-
-def _masks_of_image(path: Path, image_id: int, rows: np.ndarray) -> tuple[str | None, list]:
-    """``file_name`` of image ``image_id`` and the segmentations of annotation ``rows`` (positions
-    in the file's annotation list). Arrow reads the one-line files convert writes straight into
-    columns (seconds for a million masks, memory about the file's size); anything else goes
-    through ``json.loads``."""
-    data = path.read_bytes()
-    first_newline = data.find(b"\n")
-    if len(data) < _MAX_ARROW_BYTES and (first_newline < 0 or not data[first_newline:].strip()):
-        options = pj.ParseOptions(explicit_schema=_MASK_SCHEMA, unexpected_field_behavior="ignore")
-        try:
-            table = pj.read_json(pa.BufferReader(data), parse_options=options,
-                                 read_options=pj.ReadOptions(block_size=max(len(data) + 1, 1 << 20)))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            table = None
-        if table is not None and table.num_rows == 1:
-            images = pc.list_flatten(table.column("images")).combine_chunks()
-            annotations = pc.list_flatten(table.column("annotations")).combine_chunks()
-            names = images.filter(pc.equal(images.field("id"), image_id)).field("file_name").to_pylist()
-            taken = annotations.field("segmentation").take(pa.array(rows, pa.int64())).to_pylist()
-            return (names[0] if names else None), taken
-    obj = parse_coco_json(path, data)
-    del data
-    names = [im.get("file_name") for im in obj["images"] if isinstance(im, dict) and im.get("id") == image_id]
-    return (names[0] if names else None), [obj["annotations"][int(r)].get("segmentation") for r in rows]
-
-
 def load_frame_annotations(out: Path, frame: str | int, source: str | None = None,
                            split: str = "train") -> FrameAnnotations:
     """Columns of ``OUT/{source}_{split}.json`` and the masks of one of its frames (``source``:
@@ -342,7 +303,7 @@ def load_frame_annotations(out: Path, frame: str | int, source: str | None = Non
     row = _frame_row(path, columns, frame)
     image_id = int(columns.image_id[row])
     members = np.flatnonzero((columns.numpy("image_id") == image_id) & (columns.numpy("iscrowd") == 0))
-    file_name, segmentations = _masks_of_image(path, image_id, members)
+    file_name, segmentations = read_image_masks(path, image_id, members)
     image = {"id": image_id, "width": int(columns.image_width[row]), "height": int(columns.image_height[row]),
              "frame": columns.image_frame[row].as_py(), "file_name": file_name}
     root = columns.info.get("image_root")

@@ -11,20 +11,15 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
-import re
 from pathlib import Path
 
-from curate.convert.gtfine import frame_stem as synscapes_frame_stem
+from curate import sources
 from curate.errors import CurateError
 from curate.fileio import read_json
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, INSTANCE_CLASSES
 from curate.manifest import Manifest, ManifestEval, load_manifest
-
-#: Cityscapes file stem ``{city}_{seq:06}_{frame:06}``; the official evaluator pairs predictions and
-#: ground truth by it, taken from the image file name.
-CITYSCAPES_KEY = re.compile(r"^([A-Za-z0-9-]+)_(\d{6})_(\d{6})")
-GT_INSTANCE_SUFFIX = "_gtFine_instanceIds.png"
-IMAGE_SUFFIX = "_leftImg8bit.png"
+from curate.sources.cityscapes import IMAGE_SUFFIX, STEM, stem_of_file_name
+from curate.sources.cityscapes import INSTANCE_SUFFIX as GT_INSTANCE_SUFFIX
 
 
 def _resolve(base: Path, value) -> Path | None:
@@ -55,15 +50,17 @@ def check_categories(coco: dict, source: Path) -> None:
 
 
 def cityscapes_key(image: dict) -> str | None:
-    """``{city}_{seq}_{frame}`` of a COCO image: Cityscapes frames carry it as ``frame``; a Synscapes
-    frame N is ``synscapes_000000_{N:06}`` (its ``curate convert --gtfine`` name, spec.md)."""
-    frame = image.get("frame")
-    if isinstance(frame, str) and CITYSCAPES_KEY.match(frame):
-        return frame
-    if isinstance(frame, int) and image.get("source") == "synscapes":
-        return synscapes_frame_stem(frame)
-    match = CITYSCAPES_KEY.match(os.path.basename(image["file_name"]))
-    return match.group(0) if match else None
+    """``{city}_{seq}_{frame}`` of a COCO image, the name the official evaluator pairs files by:
+    the source's own Cityscapes-style name for its frame key (``Source.cityscapes_stem``; e.g. a
+    Synscapes frame N is ``synscapes_000000_{N:06}``, docs/formats/cityscapes.md §9), else the
+    stem of a Cityscapes-style image file name."""
+    source, frame = image.get("source"), image.get("frame")
+    if source in sources.NAMES and frame is not None:
+        to_stem = sources.get(source).cityscapes_stem
+        if to_stem is not None:
+            stem = to_stem(frame)
+            return stem if STEM.match(stem) else None
+    return stem_of_file_name(image["file_name"])
 
 
 def gt_keys(gt_dir: Path) -> set[str]:
@@ -89,7 +86,7 @@ def cityscapes_file_names(coco: dict, eval_set: ManifestEval) -> dict[int, str]:
         if os.path.basename(own).startswith(key):
             out[image["id"]] = own
         elif eval_set.image_dir is not None:
-            city = CITYSCAPES_KEY.match(key).group(1)
+            city = STEM.match(key).group("city")
             out[image["id"]] = str(eval_set.image_dir / city / f"{key}{IMAGE_SUFFIX}")
         else:
             raise CurateError(source, f"image {image['file_name']} is not named like {key}{IMAGE_SUFFIX} "
@@ -197,7 +194,6 @@ class Registered:
     train: str
     tests: tuple[str, ...]
     frames: int
-    eval_sets: dict[str, CheckedSet]
 
 
 def register_checked(train: CheckedSet, evals: list[CheckedSet], prefix: str = "synmix") -> Registered:
@@ -208,7 +204,7 @@ def register_checked(train: CheckedSet, evals: list[CheckedSet], prefix: str = "
         name = f"{prefix}_{checked.name}"
         register(checked, name)
         tests[name] = checked
-    return Registered(train_name, tuple(tests), train.frames, tests)
+    return Registered(train_name, tuple(tests), train.frames)
 
 
 def register_manifest(path: Path, prefix: str = "synmix", verify_sha256: bool = True) -> tuple[Manifest, Registered]:

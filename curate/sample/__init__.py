@@ -7,7 +7,7 @@ a :class:`SampleTruth` record of what each frame really shows.
 
 from curate.sample.bdd100k import make_bdd100k_frame, write_bdd100k_frame, write_bdd100k_sample
 from curate.sample.cityscapes import make_cityscapes_frame, write_cityscapes_frame, write_cityscapes_sample
-from curate.sample.driver import parse_size
+from curate.sample.writer import parse_size
 from curate.sample.synscapes import (
     frame_numbers,
     make_synscapes_frame,

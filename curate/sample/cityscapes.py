@@ -21,7 +21,7 @@ import numpy as np
 from curate.errors import CurateError
 from curate.fileio import write_json_atomic, write_png_atomic
 from curate.labels import INSTANCE_ID_OFFSET, LABELS, label_of_polygon
-from curate.sample.driver import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
+from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
 from curate.sample.geometry import frame_polygon
 from curate.sample.model import Part
 from curate.sample.render import add_noise, paint, visible_pixels

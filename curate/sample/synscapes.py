@@ -30,7 +30,7 @@ import numpy as np
 from curate.errors import CurateError
 from curate.fileio import write_json_atomic, write_png_atomic
 from curate.labels import LABEL_ID
-from curate.sample.driver import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
+from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
 from curate.sample.render import add_noise, paint, visible_pixels
 from curate.sample.scene import generate_scene
 from curate.sample.truth import FrameTruth, SampleTruth

@@ -78,7 +78,3 @@ class Source:
         if unknown:
             raise CurateError(None, f"--rules: unknown rule {unknown[0]!r} (known: {', '.join(self.rules)})")
         return tuple(n for n in self.rules if n in names)
-
-    def parse_frame_key(self, text: str) -> FrameKey:
-        """A frame key typed by a user (``curate show prune OUT 17``)."""
-        return int(text) if self.frame_key_type is int and str(text).isdigit() else str(text)
