@@ -196,7 +196,7 @@ def test_perfect_predictions_score_100_in_coco_and_official_cityscapes_ap(eval_s
             assert perfect[metric]["per_class"][cls]["AP50"] == expected
 
     # one class missing: it scores 0 in both, the others stay at 100; each mean is over the classes
-    # that metric scores (formats.md §4: Cityscapes ignores ground truth under 100 pixels)
+    # that metric scores (docs/formats/cityscapes.md §10: Cityscapes ignores ground truth under 100 pixels)
     dropped = sorted(present["cityscapes"])[0]
     partial = _score(name, _ground_truth_predictions(records, drop_class=dropped), records, tmp_path / "b")
     for metric in ("coco", "cityscapes"):

@@ -1,4 +1,4 @@
-"""Procedural sample sets in the exact Cityscapes gtFine layout (formats.md §2).
+"""Procedural sample sets in the exact Cityscapes gtFine layout (docs/formats/cityscapes.md §2–§5).
 
 Per frame: ``leftImg8bit/{split}/{city}/{name}_leftImg8bit.png`` and, under ``gtFine/{split}/{city}/``,
 ``{name}_gtFine_polygons.json``, ``_labelIds.png`` (8 bit), ``_instanceIds.png`` (16 bit) and

@@ -1,4 +1,4 @@
-"""Procedural sample sets in the exact Synscapes layout (formats.md §1).
+"""Procedural sample sets in the exact Synscapes layout (docs/formats/synscapes.md §2–§6).
 
 Writes ``img/rgb/N.png`` (8-bit RGB), ``img/class/N.png`` (8-bit label ids), ``img/instance/N.png``
 (24-bit ids as R + 256·G + 65536·B) and ``meta/N.json``. The optional ``img/depth/N.exr`` and the
