@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from curate.sampling import DEFAULT_BATCH, DEFAULT_EPOCHS
+from curate.schedule import BASELINE_BATCH, DEFAULT_EPOCHS
 
 OUT_HELP = "Folder holding the {source}_{split}.json COCO files of curate convert."
 SWEEP_HELP = ("'ratio': 11 mixes of --total frames, 0 %…100 % real. 'prune': 10 mixes of the same frames "
@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
         sweep: str = typer.Option(None, "--sweep", help=SWEEP_HELP),
         budget: int = typer.Option(None, "--budget",
                                    help="Iteration budget: synthetic = budget × batch / epochs − real."),
-        batch: int = typer.Option(DEFAULT_BATCH, "--batch", help="Images per iteration (budget rule, schedule hint)."),
+        batch: int = typer.Option(BASELINE_BATCH, "--batch",
+                                  help="Images per iteration (budget rule, schedule hint)."),
         epochs: int = typer.Option(DEFAULT_EPOCHS, "--epochs", help="Epochs (budget rule, schedule hint)."),
         prune: str = typer.Option(None, "--prune", help=PRUNE_HELP),
         no_prune: bool = typer.Option(False, "--no-prune", help="Keep every instance."),
