@@ -27,7 +27,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from curate import __version__
 from curate.cocotable import (
     CocoColumns,
     coco_files,
@@ -35,14 +34,10 @@ from curate.cocotable import (
 )
 from curate import sources
 from curate.errors import CurateError
-from curate.fileio import atomic_path, write_bytes_atomic, write_json_atomic, write_png_atomic
+from curate.fileio import atomic_path, write_bytes_atomic, write_png_atomic
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID
-from curate.prune import (
-    STUDY_FRACTION,
-    THRESHOLDS_SCHEMA,
-    THRESHOLDS_SCHEMA_VERSION,
-    removal_count,
-)
+from curate.prune import STUDY_FRACTION, removal_count
+from curate.thresholds import files_entry, thresholds_document, write_thresholds
 
 #: Cityscapes evaluation ignores ground truth under 100 pixels.
 EVAL_MIN_AREA = 100
@@ -271,27 +266,21 @@ def suggest_thresholds(sizes: list[SplitSizes]) -> dict | None:
                          note=f"no instances in one source: prune uses the study's {STUDY_FRACTION}")
             prune[name] = STUDY_FRACTION
         classes[name] = entry
-    return {
-        "schema": THRESHOLDS_SCHEMA,
-        "schema_version": THRESHOLDS_SCHEMA_VERSION,
-        "tool_version": __version__,
-        "method": "per class, the removal fraction p (remove the floor(p*n) smallest synthetic instances "
-                  "of the class) minimising the two-sample Kolmogorov-Smirnov distance between pruned "
-                  "synthetic and real instance areas; crowd regions excluded",
-        "grid": list(THRESHOLD_GRID),
-        "study_fraction": STUDY_FRACTION,
-        "real": _files_entry(real),
-        "synthetic": _files_entry(synthetic),
-        "classes": classes,
-        "prune": prune,
-    }
+    return thresholds_document(
+        method="per class, the removal fraction p (remove the floor(p*n) smallest synthetic instances "
+               "of the class) minimising the two-sample Kolmogorov-Smirnov distance between pruned "
+               "synthetic and real instance areas; crowd regions excluded",
+        grid=THRESHOLD_GRID,
+        study_fraction=STUDY_FRACTION,
+        real=_files_entry(real),
+        synthetic=_files_entry(synthetic),
+        classes=classes,
+        prune=prune,
+    )
 
 
 def _files_entry(splits: list[SplitSizes]) -> dict:
-    return {
-        "source": splits[0].source,
-        "files": [{"coco": s.path.name, "split": s.split, "sha256": s.sha256} for s in splits],
-    }
+    return files_entry(splits[0].source, [(s.path.name, s.split, s.sha256) for s in splits])
 
 
 def histogram_edges(sizes: list[SplitSizes]) -> np.ndarray:
@@ -425,11 +414,7 @@ def run_stats(out: Path, figures: bool = True, progress: bool | None = None) -> 
     rows = summary_rows(sizes)
     write_bytes_atomic(stats_dir / "summary.csv", summary_csv(rows).encode())
     thresholds = suggest_thresholds(sizes)
-    thresholds_path = stats_dir / "thresholds.json"
-    if thresholds is not None:
-        write_json_atomic(thresholds_path, thresholds, indent=1)
-    elif thresholds_path.exists():
-        thresholds_path.unlink()  # stale: it described other inputs
+    thresholds_path = write_thresholds(stats_dir, thresholds)
     written = write_figures(sizes, stats_dir, thresholds, progress) if figures else []
     return StatsResult(parquet, stats_dir / "summary.csv", rows,
-                       thresholds_path if thresholds else None, thresholds, written, table.num_rows)
+                       thresholds_path, thresholds, written, table.num_rows)

@@ -16,7 +16,8 @@ from coco_factory import write_dataset
 from curate.errors import CurateError
 from curate.labels import CLASS_NAMES, coco_categories
 from curate.manifest import ManifestRequest, load_manifest, make_manifests, mix_coco_path
-from curate.sampling import budget_synthetic, schedule_hint
+from curate.manifest.plan import budget_synthetic
+from curate.schedule import schedule_hint
 
 CATEGORY_NAME = {c["id"]: c["name"] for c in coco_categories()}
 FIXED_TIME = "2000-01-01T00:00:00Z"

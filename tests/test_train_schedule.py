@@ -6,15 +6,15 @@ import math
 
 import pytest
 
-from train.schedule import (
+from curate.schedule import (
     BASELINE_MAX_ITER,
     BASELINE_STEPS,
     effective_lr,
     epochs_for_iterations,
     iterations_for_epochs,
-    resolve_schedule,
-    scaled_steps,
+    schedule_hint,
 )
+from train.schedule import resolve_schedule, scaled_steps
 
 
 def test_iterations_for_epochs_matches_the_papers_budget_examples():
@@ -94,8 +94,6 @@ def test_resolve_schedule_rejects_contradictions():
 
 
 def test_steps_agree_with_the_manifests_schedule_hint():
-    from curate.sampling import schedule_hint
-
     for frames in (16, 100, 2975, 12_800, 22_975):
         hint = schedule_hint(frames, batch=8, epochs=50)
         assert resolve_schedule(frames, epochs=50, batch=8).max_iter == hint["iterations"]

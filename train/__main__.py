@@ -18,6 +18,7 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
 warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated", category=UserWarning)
 
 from curate.errors import CurateError
+from curate.schedule import BASELINE_BATCH, BASELINE_LR, BASELINE_MOMENTUM
 
 EPILOG = """\
 examples:
@@ -55,12 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--iterations", type=int, default=None,
                         help="train exactly N iterations (LR steps at the same fractions)")
     p.add_argument("--batch", type=int, default=None,
-                   help="total images per iteration over all GPUs (default: manifest schedule, else 8; "
-                   "preset cpu-tiny: 4)")
+                   help="total images per iteration over all GPUs (default: manifest schedule, "
+                   f"else {BASELINE_BATCH}; preset cpu-tiny: 4)")
     p.add_argument("--lr", type=float, default=None,
-                   help="base learning rate (default: manifest schedule, else 0.01; preset cpu-tiny: 0.02)")
+                   help=f"base learning rate (default: manifest schedule, else {BASELINE_LR:g}; "
+                   "preset cpu-tiny: 0.02)")
     p.add_argument("--momentum", type=float, default=None,
-                   help="SGD momentum (default: manifest schedule, else 0.9); effective LR = lr/(1-momentum)")
+                   help=f"SGD momentum (default: manifest schedule, else {BASELINE_MOMENTUM:g}); "
+                   "effective LR = lr/(1-momentum)")
     p.add_argument("--weights", default=None,
                    help="initial weights: a checkpoint path, a detectron2:// or https:// address, or 'none' "
                    "for random init (default: ImageNet R-50 detectron2://ImageNetPretrained/MSRA/R-50.pkl; "
@@ -183,7 +186,7 @@ def prepare(args, argv: list[str]):
 
 
 def describe(job, frames: int) -> str:
-    from train.schedule import epochs_for_iterations
+    from curate.schedule import epochs_for_iterations
 
     s = job.schedule
     epochs = epochs_for_iterations(s.max_iter, frames, s.batch)

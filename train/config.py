@@ -18,6 +18,7 @@ from detectron2.config import CfgNode, get_cfg
 from detectron2.projects.point_rend import add_pointrend_config
 
 from curate.labels import CLASS_NAMES
+from curate.schedule import BASELINE_BATCH, BASELINE_LR, BASELINE_MAX_ITER, BASELINE_MOMENTUM, BASELINE_STEPS
 from train.schedule import Schedule
 
 NUM_CLASSES = len(CLASS_NAMES)
@@ -55,11 +56,12 @@ def pointrend_cityscapes_cfg() -> CfgNode:
     cfg.MODEL.RESNETS.DEPTH = 50
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = NUM_CLASSES  # 8
     cfg.MODEL.POINT_HEAD.NUM_CLASSES = NUM_CLASSES  # 8
-    cfg.SOLVER.BASE_LR = 0.01
-    cfg.SOLVER.IMS_PER_BATCH = 8
-    cfg.SOLVER.MAX_ITER = 24_000
-    cfg.SOLVER.STEPS = (18_000, 22_000)  # [paper]; the yaml has (18000,)
-    cfg.SOLVER.MOMENTUM = 0.9  # Detectron2 default, stated by the paper
+    # the study's baseline schedule (curate.schedule), the yaml's values but for the second step
+    cfg.SOLVER.BASE_LR = BASELINE_LR
+    cfg.SOLVER.IMS_PER_BATCH = BASELINE_BATCH
+    cfg.SOLVER.MAX_ITER = BASELINE_MAX_ITER
+    cfg.SOLVER.STEPS = BASELINE_STEPS  # [paper]; the yaml has (18000,)
+    cfg.SOLVER.MOMENTUM = BASELINE_MOMENTUM  # Detectron2 default, stated by the paper
     cfg.INPUT.MIN_SIZE_TRAIN = (800, 832, 864, 896, 928, 960, 992, 1024)
     cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
     cfg.INPUT.MIN_SIZE_TEST = 1024
@@ -116,7 +118,7 @@ def tiny_cpu_overrides(cfg: CfgNode) -> CfgNode:
 
 #: Schedule defaults of each preset (batch, LR), used when the command line does not give them.
 PRESET_SCHEDULE_DEFAULTS = {
-    "cityscapes": {"batch": 8, "base_lr": 0.01},
+    "cityscapes": {"batch": BASELINE_BATCH, "base_lr": BASELINE_LR},
     "cpu-tiny": {"batch": 4, "base_lr": 0.02},
 }
 

@@ -1,20 +1,23 @@
-"""Training-schedule arithmetic: epochs → iterations, LR steps at the baseline's fractions, effective LR.
+"""A run's schedule: which of the command line, the manifest's hint and the baseline decides.
 
-Pure functions, no Detectron2 import, so the arithmetic is testable without torch.
+The constants and the epoch ↔ iteration arithmetic are ``curate.schedule``'s; what is particular to
+training is here: the precedence (:func:`resolve_schedule`) and Detectron2's constraints on LR steps
+(:func:`scaled_steps`). No Detectron2 import, so it is testable without torch.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-# The study's baseline (seed paper §4.1, Detectron2's Cityscapes PointRend config): 24k iterations,
-# batch 8, base LR 0.01, ×0.1 after 18k and 22k iterations, momentum 0.9.
-BASELINE_MAX_ITER = 24_000
-BASELINE_STEPS = (18_000, 22_000)
-BASELINE_BATCH = 8
-BASELINE_LR = 0.01
-BASELINE_MOMENTUM = 0.9
+from curate.schedule import (
+    BASELINE_BATCH,
+    BASELINE_LR,
+    BASELINE_MAX_ITER,
+    BASELINE_MOMENTUM,
+    baseline_steps,
+    effective_lr,
+    iterations_for_epochs,
+)
 
 
 @dataclass(frozen=True)
@@ -32,23 +35,8 @@ class Schedule:
         return effective_lr(self.base_lr, self.momentum)
 
 
-def iterations_for_epochs(epochs: float, frames: int, batch: int) -> int:
-    """Iterations that show every frame ``epochs`` times: ceil(E × frames / batch)."""
-    if epochs <= 0 or frames <= 0 or batch <= 0:
-        raise ValueError(f"epochs, frames and batch must be positive (got {epochs}, {frames}, {batch})")
-    return max(1, math.ceil(epochs * frames / batch))
-
-
-def epochs_for_iterations(iterations: int, frames: int, batch: int) -> float:
-    return iterations * batch / frames
-
-
-def scaled_steps(
-    max_iter: int,
-    reference_steps: tuple[int, ...] = BASELINE_STEPS,
-    reference_max_iter: int = BASELINE_MAX_ITER,
-) -> tuple[int, ...]:
-    """LR-decay iterations at the same fractions of ``max_iter`` as ``reference_steps`` of the reference.
+def scaled_steps(max_iter: int) -> tuple[int, ...]:
+    """LR-decay iterations at the baseline's fractions of ``max_iter``, as Detectron2 can take them.
 
     24k → (18k, 22k); 100 → (75, 91). Steps that would fall on 0, on ``max_iter`` or on an earlier
     step are dropped (very short runs), because Detectron2's multi-step scheduler needs strictly
@@ -57,18 +45,10 @@ def scaled_steps(
     if max_iter <= 0:
         raise ValueError(f"max_iter must be positive (got {max_iter})")
     steps: list[int] = []
-    for step in reference_steps:
-        scaled = max_iter * step // reference_max_iter  # floor, as curate manifest's schedule hint
+    for scaled in baseline_steps(max_iter):  # the floors of the manifest's schedule hint
         if 0 < scaled < max_iter and (not steps or scaled > steps[-1]) and len(steps) + 2 <= max_iter:
             steps.append(scaled)
     return tuple(steps)
-
-
-def effective_lr(lr: float, momentum: float) -> float:
-    """The effective learning rate η/(1−m) of SGD with momentum (seed paper §4.3, its ref. [14])."""
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1) (got {momentum})")
-    return lr / (1.0 - momentum)
 
 
 def resolve_schedule(

@@ -6,15 +6,17 @@ from pathlib import Path
 
 import typer
 
-from curate.sampling import DEFAULT_BATCH, DEFAULT_EPOCHS
+from curate.schedule import BASELINE_BATCH, DEFAULT_EPOCHS
 
 OUT_HELP = "Folder holding the {source}_{split}.json COCO files of curate convert."
 SWEEP_HELP = ("'ratio': 11 mixes of --total frames, 0 %…100 % real. 'prune': 10 mixes of the same frames "
               "(default 2975 synthetic), removal 0 %…90 %.")
 PRUNE_HELP = ("Removal fraction per class, applied over the whole synthetic split: 0.4 (default, the "
               "study's), person=0.6,default=0.3, or OUT/stats/thresholds.json from curate stats.")
-EVAL_HELP = ("Evaluation sets as source:split, e.g. cityscapes:val,synscapes:val "
+EVAL_HELP = ("Evaluation sets as source:split, e.g. cityscapes:val,synscapes:val,bdd100k:val "
              "(default: every *_val.json in OUT; 'none' for none).")
+SOURCE_HELP = ("Which converted source gives the {kind} frames (OUT/{{source}}_{{split}}.json), e.g. bdd100k; "
+               "default: the first {kind} source synmix knows (cityscapes for real, synscapes for synthetic).")
 OUTPUT_HELP = ("Manifest file (default manifests/mix.json; the COCO file goes beside it as <name>.coco.json). "
                "With --sweep: a folder (default manifests/<sweep>/).")
 
@@ -23,14 +25,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def manifest(
         out: Path = typer.Argument(..., help=OUT_HELP),
-        real: str = typer.Option(None, "--real", help="Real (Cityscapes) frames: a count or 'all'."),
-        synthetic: str = typer.Option(None, "--synthetic", help="Synthetic (Synscapes) frames: a count or 'all'."),
+        real: str = typer.Option(None, "--real", help="Real frames (of --real-source): a count or 'all'."),
+        synthetic: str = typer.Option(None, "--synthetic",
+                                      help="Synthetic frames (of --synthetic-source): a count or 'all'."),
         total: int = typer.Option(None, "--total", help="Frames per mix, with --real-fraction or --sweep ratio."),
         real_fraction: float = typer.Option(None, "--real-fraction", help="Share of real frames in --total, 0..1."),
         sweep: str = typer.Option(None, "--sweep", help=SWEEP_HELP),
         budget: int = typer.Option(None, "--budget",
                                    help="Iteration budget: synthetic = budget × batch / epochs − real."),
-        batch: int = typer.Option(DEFAULT_BATCH, "--batch", help="Images per iteration (budget rule, schedule hint)."),
+        batch: int = typer.Option(BASELINE_BATCH, "--batch",
+                                  help="Images per iteration (budget rule, schedule hint)."),
         epochs: int = typer.Option(DEFAULT_EPOCHS, "--epochs", help="Epochs (budget rule, schedule hint)."),
         prune: str = typer.Option(None, "--prune", help=PRUNE_HELP),
         no_prune: bool = typer.Option(False, "--no-prune", help="Keep every instance."),
@@ -39,6 +43,8 @@ def register(app: typer.Typer) -> None:
         real_split: str = typer.Option("train", "--real-split", help="Split of the real source to sample from."),
         synthetic_split: str = typer.Option("train", "--synthetic-split",
                                             help="Split of the synthetic source to sample from."),
+        real_source: str = typer.Option(None, "--real-source", help=SOURCE_HELP.format(kind="real")),
+        synthetic_source: str = typer.Option(None, "--synthetic-source", help=SOURCE_HELP.format(kind="synthetic")),
         eval_sets: str = typer.Option(None, "--eval", help=EVAL_HELP),
         output: Path = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary."),
@@ -50,7 +56,7 @@ def register(app: typer.Typer) -> None:
             out=out, output=output, real=real, synthetic=synthetic, total=total, real_fraction=real_fraction,
             sweep=sweep, budget=budget, batch=batch, epochs=epochs, prune=prune, no_prune=no_prune,
             prune_real=prune_real, seed=seed, real_split=real_split, synthetic_split=synthetic_split,
-            eval=eval_sets,
+            eval=eval_sets, real_source=real_source, synthetic_source=synthetic_source,
         )
         written = make_manifests(request, progress=False if quiet else None)
         if quiet:

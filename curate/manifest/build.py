@@ -1,26 +1,18 @@
-"""``curate manifest``: seeded real + synthetic training mixes with per-class pruning.
-
-A manifest (schema in ``manifests/README.md``) says which frames of which converted COCO files
-form a training set, how they were pruned, which sets evaluate it and a schedule hint. Beside it,
-``<name>.coco.json`` is that training set as one COCO file: pruned, mixed, ids renumbered, and
-``file_name`` relative to the manifest's folder (so the folder is the image root of the mix).
+"""The build side of ``curate manifest``: read the sources, prune, draw frames, write each mix.
 
 Order of operations, for each source: pruning is planned over the **whole** source split (the
-percentile is a property of the data set, method.md step 2), then frames are sampled (seeded,
-nested: ``curate.sampling``), then the chosen frames keep their annotations that survive pruning.
-Everything is checked before anything is written; then each mix COCO file is written before the
-manifest that records its sha256.
+percentile is a property of the data set, method.md step 2), then frames are drawn (seeded,
+nested: :mod:`curate.manifest.draws`), then the chosen frames keep their annotations that survive
+pruning. Everything is checked before anything is written; then each mix COCO file is written
+before the manifest that records its sha256.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import posixpath
-import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,76 +22,26 @@ from curate import __version__
 from curate import sources
 from curate.cocotable import (
     CocoColumns,
+    CocoWriter,
     coco_files,
     coco_path,
     columns_of_object,
     parse_coco_json,
     read_bytes_and_hash,
     read_coco_columns,
-    sha256_file,
 )
 from curate.errors import CurateError
-from curate.fileio import read_versioned_json, write_bytes_atomic, write_json_atomic
+from curate.fileio import write_json_atomic
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID, coco_categories
-from curate.prune import PRUNE_SWEEP, PrunePlan, parse_prune, plan_pruning, read_thresholds, uniform_fractions
-from curate.sampling import (
-    DEFAULT_BATCH,
-    DEFAULT_EPOCHS,
-    budget_synthetic,
-    parse_count,
-    ratio_sweep,
-    real_count_from_fraction,
-    sample_frames,
-    schedule_hint,
-)
+from curate.manifest.draws import draw_frames
+from curate.manifest.plan import KINDS, ManifestRequest, MixSpec, budget_synthetic, command_line, plan_mixes
+from curate.manifest.schema import MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION, mix_coco_path
+from curate.prune import PrunePlan, plan_pruning, uniform_fractions
+from curate.schedule import schedule_hint
 from curate.stats import bar_disabled
+from curate.thresholds import check_thresholds_source
 
-MANIFEST_SCHEMA = "synmix.manifest"
-MANIFEST_SCHEMA_VERSION = 1
-KINDS = ("real", "synthetic")
-SOURCE_OF_KIND = {kind: sources.of_kind(kind)[0].name for kind in KINDS}
-SYNTHETIC_SOURCE = SOURCE_OF_KIND["synthetic"]
-SWEEPS = ("ratio", "prune")
-#: The study's prune sweep trained on 2,975 frames (the size of Cityscapes train).
-PRUNE_SWEEP_FRAMES = 2975
-DEFAULT_OUTPUT = Path("manifests/mix.json")
 EVAL_SPLIT = "val"
-
-
-@dataclass
-class ManifestRequest:
-    """Every option of ``curate manifest`` (see its ``--help``)."""
-
-    out: Path
-    output: Path | None = None
-    real: int | str | None = None
-    synthetic: int | str | None = None
-    total: int | None = None
-    real_fraction: float | None = None
-    sweep: str | None = None
-    budget: int | None = None
-    batch: int = DEFAULT_BATCH
-    epochs: int = DEFAULT_EPOCHS
-    prune: str | None = None
-    no_prune: bool = False
-    prune_real: bool = False
-    seed: int = 0
-    real_split: str = "train"
-    synthetic_split: str = "train"
-    eval: str | None = None
-
-    def split_of(self, kind: str) -> str:
-        return self.real_split if kind == "real" else self.synthetic_split
-
-
-@dataclass
-class MixSpec:
-    """One manifest to write: where, how many frames of each kind, which pruning."""
-
-    output: Path
-    counts: dict[str, int | str]  # kind → count or "all" (synthetic may be "budget")
-    fractions: dict[str, float]
-    prune_spec: str
 
 
 @dataclass
@@ -121,101 +63,10 @@ class LoadedSource:
         return len(self.frame_keys)
 
 
-# ---------------------------------------------------------------- requests → mix specs
-
-
-def command_line(request: ManifestRequest) -> str:
-    """The effective command (defaults filled in), recorded in the manifest."""
-    args = ["curate", "manifest", str(request.out)]
-    options = [
-        ("--sweep", request.sweep), ("--real", request.real), ("--synthetic", request.synthetic),
-        ("--total", request.total), ("--real-fraction", request.real_fraction),
-        ("--budget", request.budget), ("--batch", request.batch), ("--epochs", request.epochs),
-        ("--prune", request.prune), ("--seed", request.seed), ("--real-split", request.real_split),
-        ("--synthetic-split", request.synthetic_split), ("--eval", request.eval),
-        ("-o", request.output),
-    ]
-    for flag, value in options:
-        if value is not None:
-            args += [flag, str(value)]
-    args += [flag for flag, on in (("--no-prune", request.no_prune), ("--prune-real", request.prune_real)) if on]
-    return shlex.join(args)
-
-
-def _forbid(request: ManifestRequest, form: str, *names: str) -> None:
-    for name in names:
-        if getattr(request, name) not in (None, False):
-            raise CurateError(None, f"{form} does not take --{name.replace('_', '-')}")
-
-
-def plan_mixes(request: ManifestRequest) -> list[MixSpec]:
-    """Check the combination of options and list the manifests it asks for (no file is read)."""
-    if request.sweep is not None and request.sweep not in SWEEPS:
-        raise CurateError(None, f"--sweep {request.sweep}: expected one of {', '.join(SWEEPS)}")
-    if request.batch <= 0 or request.epochs <= 0:
-        raise CurateError(None, "--batch and --epochs must be positive")
-    real, synthetic = parse_count(request.real, "--real"), parse_count(request.synthetic, "--synthetic")
-    if request.sweep == "prune":
-        _forbid(request, "--sweep prune", "prune", "no_prune", "total", "real_fraction", "budget")
-        directory = _sweep_dir(request)
-        counts = {"real": real or 0, "synthetic": PRUNE_SWEEP_FRAMES if synthetic is None else synthetic}
-        return [MixSpec(directory / f"prune_{round(p * 100):02d}.json", dict(counts), uniform_fractions(p), str(p))
-                for p in PRUNE_SWEEP]
-    fractions, prune_spec = parse_prune(request.prune, request.no_prune)
-    if request.sweep == "ratio":
-        _forbid(request, "--sweep ratio", "real", "synthetic", "real_fraction", "budget")
-        if request.total is None or request.total <= 0:
-            raise CurateError(None, "--sweep ratio needs --total (frames per mix, > 0)")
-        directory = _sweep_dir(request)
-        return [MixSpec(directory / f"ratio_real{round(share * 100):03d}.json",
-                        {"real": n_real, "synthetic": n_synthetic}, fractions, prune_spec)
-                for share, n_real, n_synthetic in ratio_sweep(request.total)]
-    output = _single_output(request)
-    if request.budget is not None:
-        _forbid(request, "--budget", "synthetic", "total", "real_fraction")
-        if real is None:
-            raise CurateError(None, "--budget needs --real (a count or 'all'): synthetic = frames − real")
-        budget_synthetic(request.budget, request.batch, request.epochs, 0)  # checks the numbers
-        return [MixSpec(output, {"real": real, "synthetic": "budget"}, fractions, prune_spec)]
-    if request.total is not None or request.real_fraction is not None:
-        _forbid(request, "--total/--real-fraction", "real", "synthetic")
-        if request.total is None or request.real_fraction is None:
-            raise CurateError(None, "--total and --real-fraction go together")
-        if request.total <= 0:
-            raise CurateError(None, f"--total {request.total}: must be > 0")
-        n_real = real_count_from_fraction(request.total, request.real_fraction)
-        return [MixSpec(output, {"real": n_real, "synthetic": request.total - n_real}, fractions, prune_spec)]
-    if real is None and synthetic is None:
-        raise CurateError(None, "say how many frames: --real/--synthetic, --total with --real-fraction, "
-                                "--budget, or --sweep")
-    return [MixSpec(output, {"real": real or 0, "synthetic": synthetic or 0}, fractions, prune_spec)]
-
-
-def _sweep_dir(request: ManifestRequest) -> Path:
-    directory = Path(request.output) if request.output is not None else Path("manifests") / request.sweep
-    if directory.suffix == ".json":
-        raise CurateError(directory, "--sweep writes several manifests: -o must be a folder")
-    return directory
-
-
-def _single_output(request: ManifestRequest) -> Path:
-    output = Path(request.output) if request.output is not None else DEFAULT_OUTPUT
-    if output.suffix != ".json" or output.name.endswith(".coco.json"):
-        raise CurateError(output, "-o must name the manifest file, e.g. manifests/mix.json")
-    return output
-
-
-def mix_coco_path(manifest_path: Path) -> Path:
-    """``manifests/mix.json`` → ``manifests/mix.coco.json``."""
-    manifest_path = Path(manifest_path)
-    return manifest_path.with_name(manifest_path.stem + ".coco.json")
-
-
 # ---------------------------------------------------------------- loading sources
 
 
-def load_source(out: Path, kind: str, split: str) -> LoadedSource:
-    source = SOURCE_OF_KIND[kind]
+def load_source(out: Path, kind: str, split: str, source: str) -> LoadedSource:
     path = coco_path(out, source, split)
     if not path.is_file():
         raise CurateError(path, f"file not found (the {kind} source; run curate convert for {source} {split})")
@@ -246,38 +97,28 @@ def _image_root(coco_file: Path, info: dict) -> Path:
     return root if root.is_absolute() else Path(os.path.abspath(coco_file.parent / root))
 
 
-def _resolve_counts(spec: MixSpec, sources: dict[str, LoadedSource], request: ManifestRequest) -> dict[str, int]:
+def _resolve_counts(spec: MixSpec, loaded: dict[str, LoadedSource], request: ManifestRequest) -> dict[str, int]:
     counts: dict[str, int] = {}
     for kind in KINDS:
         wanted = spec.counts[kind]
         if wanted == "budget":
             continue
-        available = sources[kind].frames if kind in sources else 0
+        available = loaded[kind].frames if kind in loaded else 0
         count = available if wanted == "all" else int(wanted)
         if count > available:
-            path = coco_path(request.out, SOURCE_OF_KIND[kind], request.split_of(kind))
+            path = coco_path(request.out, request.source_of(kind), request.split_of(kind))
             raise CurateError(path, f"asked for {count} {kind} frames; the file has {available}")
         counts[kind] = count
     if spec.counts["synthetic"] == "budget":
         count = budget_synthetic(request.budget, request.batch, request.epochs, counts["real"])
-        available = sources["synthetic"].frames if "synthetic" in sources else 0
+        available = loaded["synthetic"].frames if "synthetic" in loaded else 0
         if count > available:
-            path = coco_path(request.out, SYNTHETIC_SOURCE, request.synthetic_split)
+            path = coco_path(request.out, request.source_of("synthetic"), request.synthetic_split)
             raise CurateError(path, f"the budget asks for {count} synthetic frames; the file has {available}")
         counts["synthetic"] = count
     if sum(counts.values()) == 0:
         raise CurateError(spec.output, "the mix would hold no frames")
     return counts
-
-
-def _check_thresholds_source(prune_spec: str, synthetic: LoadedSource) -> None:
-    """A thresholds.json computed from another version of the synthetic COCO file is stale."""
-    path = Path(prune_spec)
-    if not path.suffix == ".json":
-        return
-    for entry in read_thresholds(path).get("synthetic", {}).get("files", []):
-        if entry.get("coco") == synthetic.path.name and entry.get("sha256") != synthetic.columns.sha256:
-            raise CurateError(path, f"computed from another {synthetic.path.name} (sha256 differs): rerun curate stats")
 
 
 # ---------------------------------------------------------------- evaluation sets
@@ -358,7 +199,7 @@ class _Part:
 
 def _select(source: LoadedSource, count: int, seed: int, plan: PrunePlan | None,
             fractions: dict[str, float]) -> _Part:
-    chosen = sample_frames(source.frame_keys, count, seed, source.source)
+    chosen = draw_frames(source.frame_keys, count, seed, source.source)
     bounds = source.ann_bounds
     pieces = [source.ann_order[bounds[i]:bounds[i + 1]] for i in chosen]
     annotations = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
@@ -485,10 +326,6 @@ def build_manifest(spec: MixSpec, parts: list[_Part], mix: dict, mix_sha256: str
     }
 
 
-def _dumps(obj) -> bytes:
-    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
-
-
 # ---------------------------------------------------------------- the command
 
 
@@ -500,12 +337,14 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
         raise CurateError(out, "folder not found")
     specs = plan_mixes(request)
     needed = [kind for kind in KINDS if any(spec.counts[kind] != 0 for spec in specs)]
-    sources = {kind: load_source(out, kind, request.split_of(kind))
-               for kind in tqdm(needed, desc="reading COCO", disable=bar_disabled(progress), leave=False)}
-    counts = [_resolve_counts(spec, sources, request) for spec in specs]
-    if "synthetic" in sources:
+    loaded = {kind: load_source(out, kind, request.split_of(kind), request.source_of(kind))
+              for kind in tqdm(needed, desc="reading COCO", disable=bar_disabled(progress), leave=False)}
+    counts = [_resolve_counts(spec, loaded, request) for spec in specs]
+    if "synthetic" in loaded:
+        synthetic = loaded["synthetic"]
         for spec in {s.prune_spec for s in specs}:
-            _check_thresholds_source(spec, sources["synthetic"])
+            if Path(spec).suffix == ".json":
+                check_thresholds_source(Path(spec), synthetic.path, synthetic.columns.sha256)
     evals = [load_eval(out, source, split) for source, split in parse_eval(request.eval, out)]
     command = command or command_line(request)
     created_at = created_at or created_at_now()
@@ -517,7 +356,7 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
             return None
         key = (kind, tuple(sorted(fractions.items())))
         if key not in plans:
-            c = sources[kind].columns
+            c = loaded[kind].columns
             plans[key] = plan_pruning(c.numpy("category_id"), c.numpy("area"), c.numpy("id"),
                                       c.numpy("iscrowd"), fractions)
         return plans[key]
@@ -525,94 +364,17 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
     written = []
     bar_off = True if len(specs) < 2 else bar_disabled(progress)
     for spec, count in tqdm(list(zip(specs, counts)), desc="writing manifests", disable=bar_off, leave=False):
-        parts = [_select(sources[kind], count[kind], request.seed, plan_for(kind, spec.fractions), spec.fractions)
-                 for kind in KINDS if kind in sources]
+        parts = [_select(loaded[kind], count[kind], request.seed, plan_for(kind, spec.fractions), spec.fractions)
+                 for kind in KINDS if kind in loaded]
         manifest_dir = Path(os.path.abspath(spec.output.parent))
         coco_file = mix_coco_path(spec.output)
         mix = build_mix_coco(parts, manifest_dir, spec.output.name)
-        mix_bytes = _dumps(mix)
-        mix_sha = hashlib.sha256(mix_bytes).hexdigest()
-        manifest = build_manifest(spec, parts, mix, mix_sha, coco_file.name, evals, request, command, created_at)
+        with CocoWriter(coco_file, mix["info"], mix["categories"]) as writer:
+            writer.add_images(mix["images"])
+            writer.add_annotations(mix["annotations"])
+        manifest = build_manifest(spec, parts, mix, writer.sha256, coco_file.name, evals, request, command,
+                                  created_at)
         del mix
-        write_bytes_atomic(coco_file, mix_bytes)
         write_json_atomic(spec.output, manifest, indent=1)
         written.append(spec.output)
     return written
-
-
-# ---------------------------------------------------------------- reading manifests back
-
-
-@dataclass
-class ManifestSource:
-    name: str
-    kind: str
-    coco: Path
-    sha256: str
-    image_root: Path
-    split: str
-    frames: list
-
-
-@dataclass
-class ManifestEval:
-    name: str
-    coco: Path
-    sha256: str
-    image_root: Path
-    gt_dir: Path | None
-    image_dir: Path | None
-
-
-@dataclass
-class Manifest:
-    """A checked manifest; every path absolute (resolved against the manifest's folder)."""
-
-    path: Path
-    data: dict
-    train_coco: Path
-    train_sha256: str
-    train_image_root: Path
-    frames: int
-    sources: dict[str, ManifestSource] = field(default_factory=dict)
-    eval_sets: list[ManifestEval] = field(default_factory=list)
-    schedule: dict = field(default_factory=dict)
-
-
-def load_manifest(path: Path, verify: bool = True) -> Manifest:
-    """Read a manifest, check schema and version and (``verify``) the sha256 of every file it names."""
-    path = Path(os.path.abspath(path))
-    data = read_versioned_json(path, MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION, "manifest",
-                               "rebuild it with curate manifest")
-    base = path.parent
-
-    def resolve(value) -> Path | None:
-        return None if value is None else Path(os.path.normpath(base / value))
-
-    try:
-        train = data["train"]
-        manifest = Manifest(
-            path=path, data=data,
-            train_coco=resolve(train["coco"]), train_sha256=str(train["sha256"]),
-            train_image_root=resolve(train.get("image_root", ".")), frames=int(train["frames"]),
-            sources={name: ManifestSource(name, str(s["kind"]), resolve(s["coco"]), str(s["sha256"]),
-                                          resolve(s["image_root"]), str(s["split"]), list(s["frames"]))
-                     for name, s in data["sources"].items()},
-            eval_sets=[ManifestEval(str(e["name"]), resolve(e["coco"]), str(e["sha256"]), resolve(e["image_root"]),
-                                    resolve(e.get("gt_dir")), resolve(e.get("image_dir")))
-                       for e in data["eval"]],
-            schedule=dict(data["schedule"]),
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise CurateError(path, f"manifest field missing or malformed ({type(err).__name__}: {err})") from None
-    if verify:
-        files = [(manifest.train_coco, manifest.train_sha256)]
-        files += [(s.coco, s.sha256) for s in manifest.sources.values()]
-        files += [(e.coco, e.sha256) for e in manifest.eval_sets]
-        for file, expected in files:
-            if not file.is_file():
-                raise CurateError(file, f"file not found (listed in {path})")
-            if sha256_file(file) != expected:
-                raise CurateError(file, f"sha256 differs from the one recorded in {path}: the file changed "
-                                        "since the manifest was made (rebuild the manifest)")
-    return manifest
