@@ -36,8 +36,8 @@ import pycocotools.mask as mask_util
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from curate.convert import convert  # noqa: E402
 from curate import sources  # noqa: E402
+from curate.convert import convert  # noqa: E402
 from curate.convert.driver import ConvertJob, convert_frame  # noqa: E402
 from curate.harmonize import TWO_WHEELERS  # noqa: E402
 from curate.labels import (  # noqa: E402
@@ -159,8 +159,7 @@ def replicate(source: str, root: Path, into: Path, frames: int) -> Path:
         src = originals[n % len(originals)]
         stem = src.name[: -len("_gtFine_instanceIds.png")]
         name = f"bench_000000_{n:06}"
-        for kind, folder, suffix in (("gt", "gtFine", "_gtFine_instanceIds.png"),
-                                     ("img", "leftImg8bit", "_leftImg8bit.png")):
+        for folder, suffix in (("gtFine", "_gtFine_instanceIds.png"), ("leftImg8bit", "_leftImg8bit.png")):
             target = (root / folder / "train" / src.parent.name / f"{stem}{suffix}").resolve()
             link = into / folder / "train" / "bench" / f"{name}{suffix}"
             link.parent.mkdir(parents=True, exist_ok=True)

@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="Skip the naive per-instance baseline.")
     args = parser.parse_args()
 
-    from curate.cocotable import read_coco_columns
+    from curate.coco import read_coco_columns
     from curate.stats import run_stats
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="synmix-stats-bench-"))

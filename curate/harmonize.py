@@ -50,8 +50,8 @@ Mismatches deliberately without a rule
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 

@@ -15,10 +15,10 @@ OpenCV's Hershey font as a fallback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -201,7 +201,7 @@ def row_of(images: Sequence[np.ndarray], width: int, gap: int = 8) -> np.ndarray
 # --- text --------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _font(size: int, bold: bool):
     """DejaVu Sans at ``size`` px from matplotlib's data folder, or None (use OpenCV's font)."""
     try:

@@ -1,6 +1,6 @@
 """Per-class percentile pruning: remove the share p of a class's instances with the smallest area.
 
-The rule (method.md step 2, as the study did it): for class c with fraction p, over **all**
+The rule (docs/method.md §4.2, as the study did it): for class c with fraction p, over **all**
 instances of class c in the source split (not per frame, and before any frame is sampled), sort by
 (area, annotation id) and remove the first ``removal_count(p, n) = floor(p * n)`` of them. The
 annotation id breaks ties between equal areas, so the result does not depend on file order. Crowd
@@ -17,7 +17,7 @@ import numpy as np
 from curate.errors import CurateError
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID
 
-#: The study's choice (method.md: "remove about 40 % of labels").
+#: The study's choice (docs/method.md §4.3: "remove about 40 % of labels").
 STUDY_FRACTION = 0.4
 #: The removal fractions the study swept: 0 %, 10 %, … 90 %.
 PRUNE_SWEEP = tuple(round(i / 10, 1) for i in range(10))

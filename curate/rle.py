@@ -23,8 +23,8 @@ Harmonization (``curate.harmonize``) works on the same runs: it relabels runs, n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import cv2
 import numpy as np

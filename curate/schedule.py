@@ -1,6 +1,6 @@
 """The study's training schedule and its arithmetic: one place for both ``curate`` and ``train``.
 
-Baseline (seed paper §4.1, Detectron2's Cityscapes PointRend config): 24k iterations at batch 8,
+Baseline (docs/method.md §6; Detectron2's Cityscapes PointRend config): 24k iterations at batch 8,
 base LR 0.01 ×0.1 after 18k and 22k iterations, SGD momentum 0.9. Mixed sets train for a number of
 epochs instead (default 50): iterations = ceil(epochs × frames / batch), the LR stepping at the
 baseline's fractions 18/24 and 22/24 of the run. ``curate manifest`` records that as the manifest's
@@ -39,7 +39,7 @@ def baseline_steps(max_iter: int) -> tuple[int, ...]:
 
 
 def effective_lr(lr: float, momentum: float) -> float:
-    """The effective learning rate η/(1−m) of SGD with momentum (seed paper §4.3, its ref. [14])."""
+    """The effective learning rate η/(1−m) of SGD with momentum (docs/method.md §7)."""
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1) (got {momentum})")
     return lr / (1.0 - momentum)

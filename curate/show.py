@@ -15,16 +15,17 @@ writes it as a PNG atomically. Drawing lives in :mod:`curate.overlay`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 from pycocotools import mask as mask_util
 
 from curate import harmonize as hz
-from curate.cocotable import CocoColumns, coco_path, read_coco_columns, read_image_masks
+from curate import sources
+from curate.coco import CocoColumns, coco_path, read_coco_columns, read_image_masks
 from curate.errors import CurateError
 from curate.fileio import read_png, write_png_atomic
 from curate.labels import ID_TO_LABEL, LABEL_ID_BY_COCO_ID
@@ -45,7 +46,6 @@ from curate.overlay import (
 )
 from curate.prune import check_fraction, plan_pruning, uniform_fractions
 from curate.rle import expand_runs, extract_instances
-from curate import sources
 from curate.sources import synscapes as syn_source
 
 #: Figures stay about this wide: panels of large frames are scaled down to fit.

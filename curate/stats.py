@@ -27,12 +27,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from curate.cocotable import (
+from curate import sources
+from curate.coco import (
     CocoColumns,
     coco_files,
     read_coco_columns,
 )
-from curate import sources
 from curate.errors import CurateError
 from curate.fileio import atomic_path, write_bytes_atomic, write_png_atomic
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID

@@ -1,4 +1,5 @@
-"""Small COCO files shaped like ``curate convert`` output (docs/formats/synscapes.md §9, docs/formats/cityscapes.md §8), with real pycocotools RLE.
+"""Small COCO files shaped like ``curate convert`` output, with real pycocotools RLE
+(docs/formats/synscapes.md §9, docs/formats/cityscapes.md §8).
 
 Used by the stats and manifest tests so they do not depend on the converter: every annotation is
 a rectangle (or a crowd region) drawn into a small mask and encoded by pycocotools, so area and

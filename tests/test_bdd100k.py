@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from curate.errors import CurateError
-from curate.labels import COCO_ID_BY_LABEL_ID, LABEL_ID, LABEL_ID_BY_COCO_ID, ID_TO_LABEL
+from curate.labels import COCO_ID_BY_LABEL_ID, ID_TO_LABEL, LABEL_ID, LABEL_ID_BY_COCO_ID
 from curate.records import ANNOTATION_ID_STRIDE
 from curate.sample.bdd100k import FIRST_INSTANCE_ID, frame_name, make_bdd100k_frame, write_bdd100k_sample
 from curate.sources import bdd100k as bdd

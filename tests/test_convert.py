@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_util
 import pytest
+from conftest import every_frame_file
 from pycocotools.coco import COCO
 
 from curate.convert import convert
-from conftest import every_frame_file
 from curate.errors import CurateError
 from curate.fileio import read_png
 from curate.harmonize import TWO_WHEELERS
@@ -204,9 +204,11 @@ def test_bad_frame_in_parallel_run_then_resume_with_skip(handmade, tmp_path):
     (handmade / "meta/2.json").write_text("{broken")
     out = tmp_path / "out"
     with pytest.raises(CurateError, match="meta/2.json"):
-        convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade), workers=2, shard_size=1)
+        convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade),
+                     workers=2, shard_size=1)
     finished = len(list((out / ".shards/synscapes_all").glob("*.json")))  # how many depends on timing
-    result = convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade), workers=2, shard_size=1, on_error="skip", resume=True)
+    result = convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade),
+                     workers=2, shard_size=1, on_error="skip", resume=True)
     report = load(result.report_path)
     assert report["frames"]["skipped"] == 1 and report["skipped_frames"][0]["frame"] == 2
     assert report["shards"]["reused"] == finished  # shards the failed run finished are kept
@@ -240,7 +242,6 @@ def test_cli_help():
 
 def test_gtfine_output_reads_in_detectron2_as_our_coco(handmade, tmp_path):
     pytest.importorskip("detectron2")
-    from detectron2.data.datasets.cityscapes import load_cityscapes_instances
 
     out = tmp_path / "out"
     result = convert("synscapes", handmade, out, split="train", workers=1, gtfine=True)
@@ -358,8 +359,10 @@ def test_cityscapes_caravan_skipped_and_bad_id_reported(tmp_path, fixtures_dir):
 
 
 def test_output_is_byte_identical_for_any_worker_count(handmade, tmp_path):
-    one = convert("synscapes", handmade, tmp_path / "one", split="all", split_file=every_frame_file(handmade), workers=1, shard_size=1, gtfine=True)
-    two = convert("synscapes", handmade, tmp_path / "two", split="all", split_file=every_frame_file(handmade), workers=2, shard_size=1, gtfine=True)
+    one = convert("synscapes", handmade, tmp_path / "one", split="all", split_file=every_frame_file(handmade),
+                     workers=1, shard_size=1, gtfine=True)
+    two = convert("synscapes", handmade, tmp_path / "two", split="all", split_file=every_frame_file(handmade),
+                     workers=2, shard_size=1, gtfine=True)
     assert one.coco_path.read_bytes() == two.coco_path.read_bytes()
     assert load(two.report_path)["options"]["workers"] == 2
     gt_one = sorted((tmp_path / "one/gtFine").rglob("*.png"))
@@ -389,17 +392,18 @@ def test_resume_after_hard_kill_gives_identical_file(handmade, tmp_path):
 
 def test_resume_ignores_shards_of_another_configuration(handmade, tmp_path):
     out = tmp_path / "out"
-    convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade), workers=1, shard_size=1, rules="drop-ignored-classes")
+    convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade),
+                     workers=1, shard_size=1, rules="drop-ignored-classes")
     shard_dir = out / ".shards/synscapes_all"
     # leave a complete shard of a run with other rules, as an interrupted run would
     from curate.convert.driver import ConvertJob, ShardSpec, run_shard
-
     from curate.sources import ConvertSettings, FrameRef
 
     settings = ConvertSettings(handmade.resolve(), "all", out.resolve(), ("drop-ignored-classes",))
     run_shard(ShardSpec(ConvertJob("synscapes", settings), 0, (FrameRef(1, 1, handmade / "meta/1.json"),)))
     assert (shard_dir / "00000.json").is_file()
-    result = convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade), workers=1, shard_size=1, resume=True)
+    result = convert("synscapes", handmade, out, split="all", split_file=every_frame_file(handmade),
+                     workers=1, shard_size=1, resume=True)
     assert load(result.report_path)["shards"]["reused"] == 0
     assert any(a["rule"] == "rider-split" for a in load(result.coco_path)["annotations"])
 
@@ -493,8 +497,10 @@ def test_synscapes_sample_loads_in_pycocotools_and_detectron2(synscapes_converte
 
 def test_synscapes_sample_identical_for_workers_1_and_2(synscapes_sample, tmp_path):
     root, _ = synscapes_sample
-    one = convert("synscapes", root, tmp_path / "one", split="all", split_file=every_frame_file(root), workers=1, shard_size=3)
-    two = convert("synscapes", root, tmp_path / "two", split="all", split_file=every_frame_file(root), workers=2, shard_size=3)
+    one = convert("synscapes", root, tmp_path / "one", split="all", split_file=every_frame_file(root),
+                     workers=1, shard_size=3)
+    two = convert("synscapes", root, tmp_path / "two", split="all", split_file=every_frame_file(root),
+                     workers=2, shard_size=3)
     assert one.coco_path.read_bytes() == two.coco_path.read_bytes()
     assert load(one.coco_path)["annotations"]
 

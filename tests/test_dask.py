@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import every_frame_file
 
 from curate.convert import convert
-from conftest import every_frame_file
 from curate.errors import CurateError
 
 distributed = pytest.importorskip("distributed")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curate.errors import CurateError
-
 from curate import harmonize as hz
+from curate.errors import CurateError
 from curate.labels import INSTANCE_ID_OFFSET, LABEL_ID
 from curate.rle import column_runs, expand_runs, merge_runs
 

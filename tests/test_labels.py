@@ -16,8 +16,8 @@ def test_matches_cityscapesscripts():
     cs = pytest.importorskip("cityscapesscripts.helpers.labels")
     ours = [tuple(label) for label in labels.LABELS]
     theirs = [
-        (l.name, l.id, l.trainId, l.category, l.categoryId, l.hasInstances, l.ignoreInEval, tuple(l.color))
-        for l in cs.labels
+        (lb.name, lb.id, lb.trainId, lb.category, lb.categoryId, lb.hasInstances, lb.ignoreInEval, tuple(lb.color))
+        for lb in cs.labels
     ]
     assert ours == theirs
 
@@ -30,7 +30,7 @@ def test_coco_categories_order_and_lookups():
         assert labels.NAME_TO_LABEL[cat["name"]].id == cat["cityscapes_id"]
         assert labels.COCO_ID_BY_LABEL_ID[cat["cityscapes_id"]] == cat["id"]
         assert labels.LABEL_ID_BY_COCO_ID[cat["id"]] == cat["cityscapes_id"]
-    assert {l.name for l in labels.IGNORED_INSTANCE_CLASSES} == {"caravan", "trailer"}
+    assert {label.name for label in labels.IGNORED_INSTANCE_CLASSES} == {"caravan", "trailer"}
     assert labels.label_of_polygon("cargroup") == (labels.NAME_TO_LABEL["car"], True)
     assert labels.label_of_polygon("polegroup") == (labels.NAME_TO_LABEL["polegroup"], False)
     with pytest.raises(KeyError):
@@ -57,7 +57,7 @@ def _class_id_uses(path: Path, suspicious: set[int]) -> set[int]:
 
 def test_no_class_id_literals_outside_label_table():
     """Instance class ids and their Cityscapes encodings (label*1000+k) appear in labels.py only."""
-    instance_ids = {l.id for l in labels.LABELS if l.hasInstances}
+    instance_ids = {label.id for label in labels.LABELS if label.hasInstances}
     suspicious = instance_ids | {i * labels.INSTANCE_ID_OFFSET for i in instance_ids}
     offenders = []
     for path in sorted((REPO / "curate").rglob("*.py")) + sorted((REPO / "train").rglob("*.py")):

@@ -11,8 +11,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
 from coco_factory import write_dataset
+
 from curate.errors import CurateError
 from curate.labels import CLASS_NAMES, coco_categories
 from curate.manifest import ManifestRequest, load_manifest, make_manifests, mix_coco_path

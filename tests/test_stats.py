@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from coco_factory import make_coco, write_coco, write_dataset
 from pycocotools import mask as mask_util
 
-from coco_factory import make_coco, write_coco, write_dataset
-from curate.cocotable import _parse_with_arrow, read_coco_columns
+from curate.coco import _parse_with_arrow, read_coco_columns
 from curate.errors import CurateError
 from curate.labels import CLASS_NAMES, LABEL_ID, coco_categories
 from curate.stats import THRESHOLD_GRID, ks_after_removal, run_stats

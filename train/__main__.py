@@ -17,8 +17,8 @@ from pathlib import Path
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated", category=UserWarning)
 
-from curate.errors import CurateError
-from curate.schedule import BASELINE_BATCH, BASELINE_LR, BASELINE_MOMENTUM
+from curate.errors import CurateError  # noqa: E402
+from curate.schedule import BASELINE_BATCH, BASELINE_LR, BASELINE_MOMENTUM  # noqa: E402
 
 EPILOG = """\
 examples:
@@ -126,9 +126,8 @@ def _check_weights(weights: str | None, eval_only: bool, resume: bool) -> None:
 
 def prepare(args, argv: list[str]):
     """Everything checked before launching: manifest, data sets, schedule, device, weights."""
-    from train.config import PRESET_SCHEDULE_DEFAULTS
     from curate.manifest import load_manifest
-
+    from train.config import PRESET_SCHEDULE_DEFAULTS
     from train.data import check_manifest
     from train.engine import Job
     from train.schedule import resolve_schedule

@@ -6,7 +6,7 @@ with its source:
 * ``[base-fpn]``   model zoo ``Base-RCNN-FPN.yaml`` (merged from the wheel, not copied);
 * ``[pr-base]``    ``projects/PointRend/configs/InstanceSegmentation/Base-PointRend-RCNN-FPN.yaml``;
 * ``[pr-cs]``      ``projects/PointRend/configs/InstanceSegmentation/pointrend_rcnn_R_50_FPN_1x_cityscapes.yaml``;
-* ``[paper]``      the seed paper §4.1 (baseline: LR ×0.1 after 18k *and* 22k iterations; the
+* ``[paper]``      the study, docs/method.md §6 (baseline: LR ×0.1 after 18k *and* 22k iterations; the
                    Detectron2 yaml has a single step at 18k);
 * ``[synmix]``     decisions of this project.
 """
@@ -74,7 +74,7 @@ def pointrend_cityscapes_cfg() -> CfgNode:
 
 
 def tiny_cpu_overrides(cfg: CfgNode) -> CfgNode:
-    """A small PointRend that learns from random init on a CPU in minutes (measured, install-notes.md).
+    """A small PointRend that learns from random init on a CPU in minutes (measured; README "Installing").
 
     Same architecture (FPN Mask R-CNN + PointRend head), smaller everywhere: ResNet-18, 64-channel
     FPN, few ROIs and points, trainable BatchNorm (frozen BN from random init explodes the loss),

@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 
 from curate import sources
+from curate.coco import read_coco
 from curate.errors import CurateError
-from curate.fileio import read_json
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, INSTANCE_CLASSES
 from curate.manifest import Manifest, ManifestEval, load_manifest
 from curate.sources.cityscapes import IMAGE_SUFFIX, STEM, stem_of_file_name
@@ -122,7 +122,7 @@ class CheckedSet:
 def check_manifest(manifest: Manifest) -> tuple[CheckedSet, list[CheckedSet]]:
     """Check what training needs beyond the manifest's own checks (``curate.manifest.load_manifest``:
     schema, version, sha256): categories, image files, Cityscapes ground-truth pairing."""
-    train_coco = read_json(manifest.train_coco)
+    train_coco = read_coco(manifest.train_coco)
     check_categories(train_coco, manifest.train_coco)
     check_images([str(_resolve(manifest.train_image_root, f)) for f in _image_file_names(train_coco)],
                  manifest.train_coco)
@@ -135,7 +135,7 @@ def check_manifest(manifest: Manifest) -> tuple[CheckedSet, list[CheckedSet]]:
     for eval_set in manifest.eval_sets:
         if eval_set.image_root is None:  # images relative to the manifest's folder
             eval_set = dataclasses.replace(eval_set, image_root=manifest.path.parent)
-        coco = read_json(eval_set.coco)
+        coco = read_coco(eval_set.coco)
         check_categories(coco, eval_set.coco)
         gt_dir = eval_set.gt_dir
         if gt_dir is not None and not gt_dir.is_dir():

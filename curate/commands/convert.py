@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,14 +35,14 @@ class OnError(str, Enum):
 
 
 # Options both sub-commands take, declared once.
-WorkersOption = Annotated[Optional[int], typer.Option("--workers", "-j", help=WORKERS_HELP)]
+WorkersOption = Annotated[int | None, typer.Option("--workers", "-j", help=WORKERS_HELP)]
 OnErrorOption = Annotated[OnError, typer.Option(
     "--on-error", help="fail: stop at the first bad frame with a one-line error; skip: record it in the report "
                        "and go on.")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help=RESUME_HELP)]
 ShardSizeOption = Annotated[int, typer.Option("--shard-size", help=SHARD_HELP)]
-BackendOption = Annotated[Optional[Backend], typer.Option("--backend", help=BACKEND_HELP)]
-SchedulerOption = Annotated[Optional[str], typer.Option("--scheduler", help=SCHEDULER_HELP)]
+BackendOption = Annotated[Backend | None, typer.Option("--backend", help=BACKEND_HELP)]
+SchedulerOption = Annotated[str | None, typer.Option("--scheduler", help=SCHEDULER_HELP)]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")]
 
 
@@ -82,7 +82,7 @@ def _command_for(source):
         root: Path = typer.Argument(..., help=source.root_help),
         out: Path = typer.Option(..., "--out", help=f"Output folder for {source.name}_{{split}}.json and its report."),
         split: Split = typer.Option(source.splits[0], "--split", help=split_help),
-        split_file: Optional[Path] = typer.Option(
+        split_file: Path | None = typer.Option(
             None, "--split-file", hidden=source.frame_key_type is not int,
             help="Text file of frame numbers (one per line) to convert instead of the default split rule; "
                  "--split then only names the output."),
@@ -94,7 +94,7 @@ def _command_for(source):
         copy_images: bool = typer.Option(
             False, "--copy-images", hidden=not source.writes_gtfine,
             help="With --gtfine: copy the RGB frames instead of linking them."),
-        rules: Optional[str] = typer.Option(None, "--rules", hidden=not source.rules_switchable, help=rules_help),
+        rules: str | None = typer.Option(None, "--rules", hidden=not source.rules_switchable, help=rules_help),
         on_error: OnErrorOption = OnError.fail,
         resume: ResumeOption = False,
         shard_size: ShardSizeOption = DEFAULT_SHARD_SIZE,

@@ -1,6 +1,6 @@
 """``curate demo``: the whole method on procedural sample sets, end to end, with a summary.
 
-sample → convert (both sources; Synscapes with ``--gtfine``) → stats → manifest (pruned mix) →
+sample → convert (Synscapes with ``--gtfine``, Cityscapes, a BDD100K val set) → stats → manifest (pruned mix) →
 a short CPU PointRend training (``python -m train --preset cpu-tiny``, a subprocess) → evaluation.
 Every step calls the same library functions as the commands a user runs by hand.
 """
@@ -22,6 +22,7 @@ from curate.errors import CurateError
 #: Sizes that keep the demo under 10 minutes on 2 cores while every step has real work to do.
 SYNSCAPES_FRAMES, SYNSCAPES_SIZE = 30, (720, 360)
 CITYSCAPES_TRAIN, CITYSCAPES_VAL, CITYSCAPES_SIZE = 16, 6, (768, 384)
+BDD100K_VAL, BDD100K_SIZE = 4, (640, 360)
 TRAIN_ITERATIONS = 150
 
 
@@ -60,25 +61,30 @@ def train_command(manifest: Path, run_dir: Path, iterations: int) -> list[str]:
 def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRAIN_ITERATIONS) -> DemoSummary:
     from curate.convert import convert
     from curate.manifest import ManifestRequest, make_manifests
-    from curate.sample import write_cityscapes_sample, write_synscapes_sample
+    from curate.sample import write_bdd100k_sample, write_cityscapes_sample, write_synscapes_sample
     from curate.stats import format_table, run_stats
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CurateError(out, "exists and is not a folder")
     summary = DemoSummary(out=out)
-    syn_root, cs_root, conv = out / "Synscapes", out / "cityscapes", out / "converted"
+    syn_root, cs_root, bdd_root = out / "Synscapes", out / "cityscapes", out / "bdd100k"
+    conv = out / "converted"
     steps = 6 if train else 5
 
-    t = _step(1, steps, f"procedural sample sets → {syn_root}, {cs_root}")
+    t = _step(1, steps, f"procedural sample sets → {syn_root}, {cs_root}, {bdd_root}")
     syn_truth = write_synscapes_sample(syn_root, frames=SYNSCAPES_FRAMES, seed=seed, size=SYNSCAPES_SIZE, progress=True)
-    write_cityscapes_sample(cs_root, CITYSCAPES_TRAIN, "train", seed, size=CITYSCAPES_SIZE, progress=True)
+    cs_truth = write_cityscapes_sample(cs_root, CITYSCAPES_TRAIN, "train", seed, size=CITYSCAPES_SIZE, progress=True)
     write_cityscapes_sample(cs_root, CITYSCAPES_VAL, "val", seed + 1, size=CITYSCAPES_SIZE, progress=True)
+    bdd_truth = write_bdd100k_sample(bdd_root, BDD100K_VAL, "val", seed + 2, size=BDD100K_SIZE, progress=True)
     summary.seconds["sample"] = time.perf_counter() - t
 
-    t = _step(2, steps, f"curate convert (Synscapes harmonized, with --gtfine; Cityscapes) → {conv}")
-    for source, root, gtfine in (("synscapes", syn_root, True), ("cityscapes", cs_root, False)):
-        for split in ("train", "val"):
+    t = _step(2, steps, f"curate convert (Synscapes harmonized, with --gtfine; Cityscapes; BDD100K val) → {conv}")
+    # the sample truths name the source whose layout they wrote
+    for source, root, gtfine, splits in ((syn_truth.layout, syn_root, True, ("train", "val")),
+                                         (cs_truth.layout, cs_root, False, ("train", "val")),
+                                         (bdd_truth.layout, bdd_root, False, ("val",))):
+        for split in splits:
             result = convert(source, root, conv, split=split, gtfine=gtfine, progress=True)
             report = result.report
             summary.frames[f"{source}_{split}"] = report["frames"]["converted"]
@@ -95,14 +101,15 @@ def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRA
     summary.figures = list(stats.figures)
     summary.seconds["stats"] = time.perf_counter() - t
 
-    t = _step(4, steps, "curate manifest: all real + all synthetic frames, synthetic pruned 40 % per class")
+    t = _step(4, steps, "curate manifest: all real + all synthetic frames, synthetic pruned 40 % per class; "
+                        "every *_val set evaluates (BDD100K: another city and camera, never trained on)")
     manifest_path = make_manifests(
         ManifestRequest(out=conv, output=out / "manifests" / "mix.json", real="all", synthetic="all", seed=seed),
         command=f"curate manifest {conv} --real all --synthetic all --seed {seed} -o {out / 'manifests' / 'mix.json'}",
     )[0]
     summary.manifest = manifest_path
     manifest = json.loads(manifest_path.read_text())
-    syn = manifest["sources"]["synscapes"]
+    syn = next(entry for entry in manifest["sources"].values() if entry["kind"] == "synthetic")
     before, after = syn["instances_before"], syn["instances_after"]
     summary.removed_per_class = {name: before[name] - after.get(name, 0) for name in before}
     summary.seconds["manifest"] = time.perf_counter() - t
@@ -171,7 +178,8 @@ def print_summary(summary: DemoSummary) -> None:
 
 def _print_eval(path: Path) -> None:
     try:
-        from train.evaluate import format_table as format_ap_table, load_results
+        from train.evaluate import format_table as format_ap_table
+        from train.evaluate import load_results
     except ImportError:
         return
     result = load_results(path)

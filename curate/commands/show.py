@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -50,10 +49,10 @@ def register(app: typer.Typer) -> None:
         root: Path = typer.Argument(..., metavar="ROOT", help="Synscapes root (holding img/ and meta/)."),
         frame: str = typer.Argument(..., metavar="FRAME", help="Frame number N (img/rgb/N.png, meta/N.json)."),
         out: Path = typer.Option(..., "--out", help=OUT_HELP),
-        rules: Optional[str] = typer.Option(
+        rules: str | None = typer.Option(
             None, "--rules", help="Comma-separated harmonization rules for the right panel (default: all of "
                                   "rider-split, invisible, drop-ignored-classes), as for curate convert."),
-        alpha: Optional[float] = typer.Option(None, "--alpha", help=ALPHA_HELP),
+        alpha: float | None = typer.Option(None, "--alpha", help=ALPHA_HELP),
         max_width: int = typer.Option(2000, "--max-width", help=MAX_WIDTH_HELP),
     ) -> None:
         """Original Synscapes instances (one per meta id: rider + bicycle is one instance) next to the
@@ -76,13 +75,13 @@ def register(app: typer.Typer) -> None:
             "0,0.4,0.6,0.7,0.8,0.9", "--fractions",
             help="Comma-separated removal fractions p in [0, 1), one panel each: p removes the p share of "
                  "smallest instances of every class over the whole split."),
-        source: Optional[Source] = typer.Option(
+        source: Source | None = typer.Option(
             None, "--source", help="Which converted source to read (default: the synthetic one)."),
         split: str = typer.Option("train", "--split", help="Which converted split to read "
                                                            "(OUT/{source}_{split}.json); cut-offs are per class "
                                                            "over this whole split."),
         columns: int = typer.Option(2, "--columns", help="Panels per row."),
-        alpha: Optional[float] = typer.Option(None, "--alpha", help=ALPHA_HELP),
+        alpha: float | None = typer.Option(None, "--alpha", help=ALPHA_HELP),
         max_width: int = typer.Option(2000, "--max-width", help=MAX_WIDTH_HELP),
     ) -> None:
         """The same frame once per removal fraction: surviving labels filled, removed ones outlined."""

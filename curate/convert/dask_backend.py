@@ -11,7 +11,7 @@ sees the input root and OUT at the same paths (a shared file system), which :met
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from curate import __version__
 from curate.errors import CurateError
@@ -79,7 +79,7 @@ class DaskBackend:
         self.client = None
         self.workers = 0
 
-    def __enter__(self) -> "DaskBackend":
+    def __enter__(self) -> DaskBackend:
         distributed = import_distributed()
         try:
             self.client = distributed.Client(self.scheduler, set_as_default=False)

@@ -16,20 +16,20 @@ rules, options, frame list) matches the current run and recomputes the rest.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import cv2
 
 from curate import __version__, sources
+from curate.coco import CocoWriter
 from curate.errors import CurateError
-from curate.cocotable import CocoWriter
 from curate.fileio import write_json_atomic
 from curate.records import FrameResult, add_counts, sort_counts
 from curate.sources import ConvertSettings, FrameRef
@@ -175,7 +175,7 @@ class JoblibBackend:
         self.workers = workers
         self.in_process = workers <= 1
 
-    def __enter__(self) -> "JoblibBackend":
+    def __enter__(self) -> JoblibBackend:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,7 +1,7 @@
 """The build side of ``curate manifest``: read the sources, prune, draw frames, write each mix.
 
 Order of operations, for each source: pruning is planned over the **whole** source split (the
-percentile is a property of the data set, method.md step 2), then frames are drawn (seeded,
+percentile is a property of the data set, docs/method.md §4.2), then frames are drawn (seeded,
 nested: :mod:`curate.manifest.draws`), then the chosen frames keep their annotations that survive
 pruning. Everything is checked before anything is written; then each mix COCO file is written
 before the manifest that records its sha256.
@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from curate import __version__
-from curate import sources
-from curate.cocotable import (
+from curate import __version__, sources
+from curate.coco import (
     CocoColumns,
     CocoWriter,
     coco_files,

@@ -9,7 +9,7 @@ count give the same frames on any machine or numpy version, and growing k keeps 
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def draw_order(frames: Sequence, seed: int, source: str) -> list[int]:

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curate.cocotable import sha256_file
+from curate.coco import sha256_file
 from curate.errors import CurateError
 from curate.fileio import read_versioned_json
 

@@ -7,7 +7,6 @@ a :class:`SampleTruth` record of what each frame really shows.
 
 from curate.sample.bdd100k import make_bdd100k_frame, write_bdd100k_frame, write_bdd100k_sample
 from curate.sample.cityscapes import make_cityscapes_frame, write_cityscapes_frame, write_cityscapes_sample
-from curate.sample.writer import parse_size
 from curate.sample.synscapes import (
     frame_numbers,
     make_synscapes_frame,
@@ -15,6 +14,7 @@ from curate.sample.synscapes import (
     write_synscapes_sample,
 )
 from curate.sample.truth import FrameTruth, SampleTruth
+from curate.sample.writer import parse_size
 
 __all__ = [
     "make_bdd100k_frame",

@@ -29,10 +29,10 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.fileio import write_bytes_atomic, write_png_atomic
-from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
 from curate.sample.render import add_noise, paint, visible_pixels
 from curate.sample.scene import generate_scene
 from curate.sample.truth import FrameTruth, SampleTruth
+from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
 from curate.sources.bdd100k import (
     CATEGORY_ID,
     SPLITS,
@@ -40,6 +40,9 @@ from curate.sources.bdd100k import (
     encode_attributes,
     encode_bitmask,
     image_path,
+)
+from curate.sources.bdd100k import (
+    NAME as SOURCE_NAME,
 )
 
 #: Instance id of the first (farthest) instance of a frame.
@@ -180,4 +183,4 @@ def write_bdd100k_sample(
         _generate_and_write, [(out, i, split, seed, size, traffic) for i in range(frames)], workers, progress,
         f"bdd100k {split} frames",
     )
-    return SampleTruth("bdd100k", str(out), seed, size, split, dict(sorted(results)))
+    return SampleTruth(SOURCE_NAME, str(out), seed, size, split, dict(sorted(results)))

@@ -21,12 +21,13 @@ import numpy as np
 from curate.errors import CurateError
 from curate.fileio import write_json_atomic, write_png_atomic
 from curate.labels import INSTANCE_ID_OFFSET, LABELS, label_of_polygon
-from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
 from curate.sample.geometry import frame_polygon
 from curate.sample.model import Part
 from curate.sample.render import add_noise, paint, visible_pixels
 from curate.sample.scene import generate_scene
 from curate.sample.truth import FrameTruth, SampleTruth
+from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
+from curate.sources.cityscapes import NAME as SOURCE_NAME
 
 #: Made-up city names per split (sorted frame names interleave the cities, like the real set).
 CITIES = {"train": ("elmburg", "koppelfeld", "tarnstadt"), "val": ("marlow", "wendhausen")}
@@ -186,4 +187,4 @@ def write_cityscapes_sample(
         _generate_and_write, [(out, i, split, seed, size, traffic) for i in range(frames)], workers, progress,
         f"cityscapes {split} frames",
     )
-    return SampleTruth("cityscapes", str(out), seed, size, split, dict(sorted(results)))
+    return SampleTruth(SOURCE_NAME, str(out), seed, size, split, dict(sorted(results)))

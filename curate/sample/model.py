@@ -8,8 +8,8 @@ Coordinates are (x, y) pairs: metres with y up while a shape is built, image pix
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 

@@ -9,8 +9,8 @@ frame border (for Synscapes' ``truncated``). Work is proportional to the painted
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np

@@ -418,7 +418,8 @@ def generate_scene(rng: np.random.Generator, width: int, height: int, *, citysca
     objects = make_objects(rng, camera, street, params)
     overlay: tuple[Part, ...] = ()
     if cityscapes:
-        groups = [g for g in (make_group(rng, camera, street, params["max_object_depth"]) for _ in range(int(rng.integers(1, 3)))) if g]
+        made = (make_group(rng, camera, street, params["max_object_depth"]) for _ in range(int(rng.integers(1, 3))))
+        groups = [g for g in made if g]
         objects = sorted(objects + groups, key=lambda o: -o.z)
         overlay = (ego_vehicle(camera),)
     params = {k: round(params[k], 6) for k in SYNSCAPES_SCENE_KEYS}

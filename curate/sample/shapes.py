@@ -140,7 +140,8 @@ def truck(rng: np.random.Generator, side_view: bool) -> Model:
     )
     decor = [
         fill(cab, poly([l / 2 - c, r], [l / 2, r], [l / 2, cab_h * 0.55], [l / 2 - 0.35, cab_h], [l / 2 - c, cab_h])),
-        fill(WINDOW, poly([l / 2 - 0.95, cab_h * 0.62], [l / 2 - 0.12, cab_h * 0.62], [l / 2 - 0.4, cab_h - 0.15], [l / 2 - 0.95, cab_h - 0.15])),
+        fill(WINDOW, poly([l / 2 - 0.95, cab_h * 0.62], [l / 2 - 0.12, cab_h * 0.62], [l / 2 - 0.4, cab_h - 0.15],
+                          [l / 2 - 0.95, cab_h - 0.15])),
         fill(shade(cargo, 0.8), box(-l / 2 + 0.3, h * 0.55, l / 2 - c - 0.45, h * 0.68)),
         *[d for x in xs for d in wheel(x, r, r)],
     ]

@@ -30,11 +30,12 @@ import numpy as np
 from curate.errors import CurateError
 from curate.fileio import write_json_atomic, write_png_atomic
 from curate.labels import LABEL_ID
-from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
 from curate.sample.render import add_noise, paint, visible_pixels
 from curate.sample.scene import generate_scene
 from curate.sample.truth import FrameTruth, SampleTruth
+from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
 from curate.sources.synscapes import DEFAULT_SPLITS, encode_instance_png, frame_paths
+from curate.sources.synscapes import NAME as SOURCE_NAME
 
 #: Observed Synscapes id scheme: class id × this + running number.
 INSTANCE_ID_STRIDE = 100_000
@@ -198,4 +199,4 @@ def write_synscapes_sample(
     results = run_frames(
         _generate_and_write, [(out, n, seed, size, traffic) for n in numbers], workers, progress, "synscapes frames"
     )
-    return SampleTruth("synscapes", str(out), seed, size, None, dict(results))
+    return SampleTruth(SOURCE_NAME, str(out), seed, size, None, dict(results))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from curate import sources
+
 
 @dataclass
 class FrameTruth:
@@ -32,7 +34,7 @@ class FrameTruth:
     groups: list[tuple[str, int]] = field(default_factory=list)
     pixels: dict[int, int] = field(default_factory=dict)
 
-    def normalised(self) -> "FrameTruth":
+    def normalised(self) -> FrameTruth:
         """Sort every list and map, so the record does not depend on drawing order."""
         self.visible = {name: sorted(ids) for name, ids in sorted(self.visible.items())}
         self.invisible.sort()
@@ -57,7 +59,7 @@ class SampleTruth:
     """A generated set: ``frames`` maps the frame key (Synscapes: int N; Cityscapes:
     ``"city_seq_frame"``) to its :class:`FrameTruth`."""
 
-    layout: str  # a source name: "synscapes" | "cityscapes" | "bdd100k"
+    layout: str  # the name of the source whose layout was written
     root: str
     seed: int
     size: tuple[int, int]  # (width, height)
@@ -78,7 +80,7 @@ class SampleTruth:
     def summary(self) -> str:
         c = self.counts()
         where = f"{self.layout}" + (f" {self.split}" if self.split else "")
-        groups = f", {c['groups']} groups" if self.layout in ("cityscapes", "bdd100k") else ""
+        groups = f", {c['groups']} groups" if sources.get(self.layout).kind == "real" else ""
         return (
             f"{where}: {c['frames']} frames of {self.size[0]}x{self.size[1]} in {self.root}: "
             f"{c['visible_instances']} visible instances, {c['invisible_instances']} fully hidden, "

@@ -9,15 +9,15 @@ a source name: the CLI, the convert driver, stats, manifest, show and ``train/``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
 
 from curate.errors import CurateError
 from curate.records import FrameResult
 
 #: A frame as its source names it: Synscapes frame numbers, Cityscapes/BDD100K file stems.
-FrameKey = Union[int, str]
+FrameKey = int | str
 KINDS = ("real", "synthetic")
 
 
@@ -54,7 +54,7 @@ class Source:
     colour: str  # matplotlib colour of this source in every figure
     check_root: Callable[[Path], Path]
     #: (root, split, split_file or None) → frames sorted by key, image ids assigned
-    list_frames: Callable[[Path, str, Union[Path, None]], list[FrameRef]]
+    list_frames: Callable[[Path, str, Path | None], list[FrameRef]]
     convert_frame: Callable[[ConvertSettings, FrameRef], FrameResult]
     #: rules the conversion applies; ``rules_switchable``: the user may pick a subset (``--rules``)
     rules: tuple[str, ...] = ()

@@ -40,6 +40,8 @@ from curate.records import (
 from curate.rle import column_runs, encode_instances, merge_runs, sorted_unique
 from curate.sources.base import ConvertSettings, FrameRef, Source
 
+NAME = "bdd100k"
+
 # --- layout ------------------------------------------------------------------------------------
 
 #: Bitmasks of a split: ``ROOT/BITMASK_DIR/{split}/NAME.png``.
@@ -218,7 +220,7 @@ def convert_bitmask(rgba: np.ndarray, image_id: int, key: str, split: str, path:
         "images_missing": int(not image_present),
     }
     counts.update(summary_counts(annotations))
-    image = image_record(image_id, f"{IMAGE_DIR}/{split}/{key}{IMAGE_SUFFIX}", width, height, key, "bdd100k", split)
+    image = image_record(image_id, f"{IMAGE_DIR}/{split}/{key}{IMAGE_SUFFIX}", width, height, key, NAME, split)
     return FrameResult(image, annotations, counts)
 
 
@@ -230,7 +232,7 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
 
 
 SOURCE = Source(
-    name="bdd100k",
+    name=NAME,
     title="BDD100K",
     root_help="BDD100K root (the bdd100k/ folder holding labels/ins_seg/bitmasks/ and optionally images/10k/).",
     summary="Export BDD100K instance-segmentation bitmasks to OUT/bdd100k_{split}.json (pedestrian as person, "

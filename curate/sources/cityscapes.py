@@ -246,8 +246,9 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
 
 SOURCE = Source(
     name=NAME,
-    root_help='Cityscapes root (holding gtFine/ and optionally leftImg8bit/).',
-    summary="Export Cityscapes gtFine instances to OUT/cityscapes_{split}.json (groups as iscrowd, caravan/trailer skipped: Detectron2's decisions).",
+    root_help="Cityscapes root (holding gtFine/ and optionally leftImg8bit/).",
+    summary="Export Cityscapes gtFine instances to OUT/cityscapes_{split}.json (groups as iscrowd, "
+            "caravan/trailer skipped: Detectron2's decisions).",
     title="Cityscapes",
     kind="real",
     splits=LABELLED_SPLITS,

@@ -393,8 +393,9 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
 
 SOURCE = Source(
     name=NAME,
-    root_help='Synscapes root (holding img/ and meta/).',
-    summary='Harmonize Synscapes to Cityscapes conventions (rider split, invisible and ignored instances) and write OUT/synscapes_{split}.json.',
+    root_help="Synscapes root (holding img/ and meta/).",
+    summary="Harmonize Synscapes to Cityscapes conventions (rider split, invisible and ignored instances) "
+            "and write OUT/synscapes_{split}.json.",
     title="Synscapes",
     kind="synthetic",
     splits=tuple(DEFAULT_SPLITS),

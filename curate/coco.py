@@ -25,12 +25,11 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -217,6 +216,14 @@ def parse_coco_json(path: Path, data: bytes) -> dict:
     return obj
 
 
+def read_coco(path: Path) -> dict:
+    """A whole COCO instances file as Python objects (for code that needs every field)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CurateError(path, "file not found")
+    return parse_coco_json(path, path.read_bytes())
+
+
 def _columns_of_object(path: Path, obj: dict) -> tuple[dict, pa.StructArray, pa.StructArray, pa.Array]:
     try:
         # pa.array converts the dicts in C (keys not in the struct type are skipped).
@@ -249,11 +256,11 @@ def read_coco_columns(path: Path, source: str | None = None, split: str | None =
     data = path.read_bytes()
     # Hashing releases the GIL: it runs beside Arrow's parse.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        digest = pool.submit(hashlib.sha256, data)
         parsed = _parse_with_arrow(data, source)
         if parsed is None:
             parsed = _columns_of_object(path, parse_coco_json(path, data))
-        sha = digest.result()
+        sha = digest.result().hexdigest()
     del data
     return _finish(path, sha, source, split, parsed)
 
@@ -343,7 +350,7 @@ class CocoWriter:
         self._spool = None
         self._spool_path: Path | None = None
 
-    def __enter__(self) -> "CocoWriter":
+    def __enter__(self) -> CocoWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".annotations.tmp")
         self._spool_path = Path(name)
