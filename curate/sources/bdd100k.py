@@ -232,19 +232,9 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
 
 
 SOURCE = Source(
-    name=NAME,
-    title="BDD100K",
+    name=NAME, title="BDD100K", kind="real", splits=SPLITS, frame_key_type=str, colour="tab:purple",
+    check_root=check_root, list_frames=list_frames, convert_frame=convert_frame,
     root_help="BDD100K root (the bdd100k/ folder holding labels/ins_seg/bitmasks/ and optionally images/10k/).",
-    summary="Export BDD100K instance-segmentation bitmasks to OUT/bdd100k_{split}.json (pedestrian as person, "
-            "crowd or ignore as iscrowd, occluded/truncated kept).",
-    kind="real",
-    splits=SPLITS,
-    frame_key_type=str,
-    colour="tab:purple",
-    check_root=check_root,
-    list_frames=list_frames,
-    convert_frame=convert_frame,
-    rules=(),
-    cityscapes_gt=None,
-    cityscapes_stem=None,
+    summary="Export BDD100K instance-segmentation bitmasks to OUT/bdd100k_{split}.json (pedestrian as person, crowd "
+            "or ignore as iscrowd, occluded/truncated kept).",
 )

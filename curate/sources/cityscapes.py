@@ -245,20 +245,12 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
 
 
 SOURCE = Source(
-    name=NAME,
+    name=NAME, title="Cityscapes", kind="real", splits=LABELLED_SPLITS, frame_key_type=str, colour="tab:blue",
+    check_root=check_root, list_frames=frame_refs, convert_frame=convert_frame,
+    # the only decision, as Detectron2 makes it: caravan and trailer have no category
+    rules=("drop-ignored-classes",),
+    cityscapes_gt="input", cityscapes_stem=str,
     root_help="Cityscapes root (holding gtFine/ and optionally leftImg8bit/).",
     summary="Export Cityscapes gtFine instances to OUT/cityscapes_{split}.json (groups as iscrowd, "
             "caravan/trailer skipped: Detectron2's decisions).",
-    title="Cityscapes",
-    kind="real",
-    splits=LABELLED_SPLITS,
-    frame_key_type=str,
-    colour="tab:blue",
-    check_root=check_root,
-    list_frames=frame_refs,
-    convert_frame=convert_frame,
-    # the only decision, as Detectron2 makes it: caravan and trailer have no category
-    rules=("drop-ignored-classes",),
-    cityscapes_gt="input",
-    cityscapes_stem=str,
 )

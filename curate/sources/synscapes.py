@@ -392,21 +392,11 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
 
 
 SOURCE = Source(
-    name=NAME,
+    name=NAME, title="Synscapes", kind="synthetic", splits=tuple(DEFAULT_SPLITS), frame_key_type=int,
+    colour="tab:orange", check_root=check_root, list_frames=frame_refs, convert_frame=convert_frame,
+    rules=hz.DEFAULT_RULES, rules_switchable=True, writes_gtfine=True,
+    cityscapes_gt="output", cityscapes_stem=cityscapes_stem,
     root_help="Synscapes root (holding img/ and meta/).",
     summary="Harmonize Synscapes to Cityscapes conventions (rider split, invisible and ignored instances) "
             "and write OUT/synscapes_{split}.json.",
-    title="Synscapes",
-    kind="synthetic",
-    splits=tuple(DEFAULT_SPLITS),
-    frame_key_type=int,
-    colour="tab:orange",
-    check_root=check_root,
-    list_frames=frame_refs,
-    convert_frame=convert_frame,
-    rules=hz.DEFAULT_RULES,
-    rules_switchable=True,
-    writes_gtfine=True,
-    cityscapes_gt="output",
-    cityscapes_stem=cityscapes_stem,
 )
