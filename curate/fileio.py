@@ -28,6 +28,39 @@ def read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     return image
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: JPEG start-of-frame markers (baseline, progressive, lossless, …): not DHT (C4), JPG (C8), DAC (CC).
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a PNG or JPEG from its header alone (no pixel is decoded)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+            if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+                return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+            if head[:2] == b"\xff\xd8":
+                f.seek(2)
+                while True:
+                    marker = f.read(4)
+                    if len(marker) < 4 or marker[0] != 0xFF:
+                        break
+                    length = int.from_bytes(marker[2:4], "big")
+                    if marker[1] in _JPEG_SOF:
+                        sof = f.read(5)
+                        if len(sof) == 5:
+                            return int.from_bytes(sof[3:5], "big"), int.from_bytes(sof[1:3], "big")
+                        break
+                    f.seek(length - 2, os.SEEK_CUR)
+    except FileNotFoundError:
+        raise CurateError(path, "file not found") from None
+    except OSError as err:
+        raise CurateError(path, f"cannot read ({err.strerror})") from None
+    raise CurateError(path, "not a PNG or JPEG image (no readable header)")
+
+
 def read_json(path: Path):
     path = Path(path)
     if not path.is_file():

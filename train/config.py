@@ -27,6 +27,12 @@ IMAGENET_R50 = "detectron2://ImageNetPretrained/MSRA/R-50.pkl"
 PRESETS = ("cityscapes", "cpu-tiny")
 
 
+def _assign(node: CfgNode, **values) -> None:
+    """``node.KEY = value`` for each keyword: several keys of one config node, set in one line."""
+    for key, value in values.items():
+        setattr(node, key, value)
+
+
 def pointrend_cityscapes_cfg() -> CfgNode:
     """PointRend R50-FPN with the values of Detectron2's Cityscapes PointRend config (unfrozen)."""
     cfg = get_cfg()
@@ -81,36 +87,20 @@ def tiny_cpu_overrides(cfg: CfgNode) -> CfgNode:
     gradient clipping (LR 0.02 diverges without it), small inputs.
     """
     m = cfg.MODEL
-    m.RESNETS.DEPTH = 18
-    m.RESNETS.RES2_OUT_CHANNELS = 64  # required by depth 18/34
-    m.RESNETS.NORM = "BN"
+    _assign(m.RESNETS, DEPTH=18, RES2_OUT_CHANNELS=64, NORM="BN")  # RES2_OUT_CHANNELS=64 is required by depth 18/34
     m.BACKBONE.FREEZE_AT = 0
     m.FPN.OUT_CHANNELS = 64
     m.ANCHOR_GENERATOR.SIZES = [[16], [32], [64], [128], [256]]
-    m.RPN.PRE_NMS_TOPK_TRAIN = 1000
-    m.RPN.POST_NMS_TOPK_TRAIN = 200
-    m.RPN.PRE_NMS_TOPK_TEST = 500
-    m.RPN.POST_NMS_TOPK_TEST = 100
-    m.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 64
-    m.ROI_HEADS.SCORE_THRESH_TEST = 0.05
+    _assign(m.RPN, PRE_NMS_TOPK_TRAIN=1000, POST_NMS_TOPK_TRAIN=200, PRE_NMS_TOPK_TEST=500, POST_NMS_TOPK_TEST=100)
+    _assign(m.ROI_HEADS, BATCH_SIZE_PER_IMAGE=64, SCORE_THRESH_TEST=0.05)
     m.ROI_BOX_HEAD.FC_DIM = 256
-    m.ROI_MASK_HEAD.FC_DIM = 256
-    m.ROI_MASK_HEAD.CONV_DIM = 64  # must not exceed FPN.OUT_CHANNELS
-    m.POINT_HEAD.FC_DIM = 128
-    m.POINT_HEAD.TRAIN_NUM_POINTS = 49
-    m.POINT_HEAD.SUBDIVISION_STEPS = 3
+    _assign(m.ROI_MASK_HEAD, FC_DIM=256, CONV_DIM=64)  # CONV_DIM must not exceed FPN.OUT_CHANNELS
+    _assign(m.POINT_HEAD, FC_DIM=128, TRAIN_NUM_POINTS=49, SUBDIVISION_STEPS=3)
     # Evaluation costs ~10 ms per detection on a CPU: cap them.
     cfg.TEST.DETECTIONS_PER_IMAGE = 30
-    cfg.INPUT.MIN_SIZE_TRAIN = (192,)
-    cfg.INPUT.MIN_SIZE_TEST = 192
-    cfg.INPUT.MAX_SIZE_TRAIN = 384
-    cfg.INPUT.MAX_SIZE_TEST = 384
-    cfg.SOLVER.IMS_PER_BATCH = 4
-    cfg.SOLVER.BASE_LR = 0.02
-    cfg.SOLVER.WARMUP_ITERS = 50
-    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
-    cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"
-    cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 1.0
+    _assign(cfg.INPUT, MIN_SIZE_TRAIN=(192,), MIN_SIZE_TEST=192, MAX_SIZE_TRAIN=384, MAX_SIZE_TEST=384)
+    _assign(cfg.SOLVER, IMS_PER_BATCH=4, BASE_LR=0.02, WARMUP_ITERS=50)
+    _assign(cfg.SOLVER.CLIP_GRADIENTS, ENABLED=True, CLIP_TYPE="norm", CLIP_VALUE=1.0)
     cfg.MODEL.WEIGHTS = ""  # random init
     cfg.DATALOADER.NUM_WORKERS = 0
     return cfg

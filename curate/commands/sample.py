@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -18,11 +19,32 @@ class SampleSplit(str, Enum):
     val = "val"
 
 
-def _write_truth(path: Path | None, truth) -> None:
-    if path is not None:
+# Options the sub-commands share, declared once (each sub-command gives its own default).
+SPLIT_SEED_HELP = "Seed: the same seed, split and size give byte-identical files."
+TRAFFIC_HELP = ("street: dense traffic with many tiny far-away instances; "
+                "sparse: a few near objects per frame (short CPU training runs).")
+WorkersOption = Annotated[int, typer.Option("--workers", min=1, help="Parallel worker processes (output does not depend on it).")]
+TrafficOption = Annotated[str, typer.Option("--traffic", help=TRAFFIC_HELP)]
+SplitFramesOption = Annotated[int, typer.Option("--frames", min=1, help="Number of frames of the split.")]
+SplitOption = Annotated[SampleSplit, typer.Option("--split", help="Split folder to write (train or val).")]
+SplitSeedOption = Annotated[int, typer.Option("--seed", min=0, help=SPLIT_SEED_HELP)]
+
+
+def _size_option(default: str, native: str):
+    return typer.Option(default, "--size", help=f"Frame size WIDTHxHEIGHT ({native}).")
+
+
+def _truth_option(shows: str):
+    return typer.Option(None, "--truth", help=f"Also write what each frame shows{shows} as JSON here.")
+
+
+def _finish(result, truth: Path | None) -> None:
+    """Write the truth file where asked and print the summary line."""
+    if truth is not None:
         from curate.fileio import write_json_atomic
 
-        write_json_atomic(path, truth.to_dict(), indent=1)
+        write_json_atomic(truth, result.to_dict(), indent=1)
+    typer.echo(result.summary())
 
 
 @sample_app.command("synscapes")
@@ -30,70 +52,60 @@ def synscapes(
     out: Path = typer.Argument(..., help="Folder to write img/rgb, img/class, img/instance and meta/ into."),
     frames: int = typer.Option(20, "--frames", min=1, help="Number of frames (train and val together)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed: the same seed and size give byte-identical files."),
-    size: str = typer.Option("1440x720", "--size", help="Frame size WIDTHxHEIGHT (Synscapes renders 1440x720)."),
+    size: str = _size_option("1440x720", "Synscapes renders 1440x720"),
     val_fraction: float = typer.Option(
         0.2, "--val-fraction", min=0.0, max=1.0,
         help="Share of frames numbered 20001, 20002, … (synmix's default val split); the rest are 1, 2, ….",
     ),
-    workers: int = typer.Option(1, "--workers", min=1, help="Parallel worker processes (output does not depend on it)."),
-    truth: Path = typer.Option(None, "--truth", help="Also write what each frame shows (riders, hidden ids, …) as JSON here."),
-    traffic: str = typer.Option("street", "--traffic",
-                                help="street: dense traffic with many tiny far-away instances; "
-                                     "sparse: a few near objects per frame (short CPU training runs)."),
+    workers: WorkersOption = 1,
+    truth: Path | None = _truth_option(" (riders, hidden ids, …)"),
+    traffic: TrafficOption = "street",
 ) -> None:
     """Write a Synscapes-layout sample set: rider and two-wheeler as one instance, hidden instances in meta."""
     from curate.sample import parse_size, write_synscapes_sample
 
-    result = write_synscapes_sample(out, frames, seed, parse_size(size), val_fraction, workers=workers, progress=True,
-                                    traffic=traffic)
-    _write_truth(truth, result)
-    typer.echo(result.summary())
+    _finish(write_synscapes_sample(out, frames, seed, parse_size(size), val_fraction, workers=workers, progress=True,
+                                   traffic=traffic), truth)
 
 
-@sample_app.command("cityscapes")
-def cityscapes(
-    out: Path = typer.Argument(..., help="Folder to write leftImg8bit/ and gtFine/ into."),
-    frames: int = typer.Option(16, "--frames", min=1, help="Number of frames of the split."),
-    split: SampleSplit = typer.Option(SampleSplit.train, "--split", help="Split folder to write (train or val)."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed: the same seed, split and size give byte-identical files."),
-    size: str = typer.Option("2048x1024", "--size", help="Frame size WIDTHxHEIGHT (Cityscapes is 2048x1024)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Parallel worker processes (output does not depend on it)."),
-    truth: Path = typer.Option(None, "--truth", help="Also write what each frame shows (riders, groups, …) as JSON here."),
-    traffic: str = typer.Option("street", "--traffic",
-                                help="street: dense traffic with many tiny far-away instances; "
-                                     "sparse: a few near objects per frame (short CPU training runs)."),
-) -> None:
-    """Write a Cityscapes-layout sample set: polygons, labelIds, 16-bit instanceIds, color, images."""
-    from curate.sample import parse_size, write_cityscapes_sample
-
-    result = write_cityscapes_sample(
-        out, frames, split.value, seed, parse_size(size), workers=workers, progress=True, traffic=traffic
-    )
-    _write_truth(truth, result)
-    typer.echo(result.summary())
+# The sub-commands that write one split: name → (docstring, OUT help, --frames, --split, --size, the frame
+# size the --size help names, what the --truth help lists).
+SPLIT_SAMPLES = {
+    "cityscapes": ("Write a Cityscapes-layout sample set: polygons, labelIds, 16-bit instanceIds, color, images.",
+                   "Folder to write leftImg8bit/ and gtFine/ into.",
+                   16, SampleSplit.train, "2048x1024", "Cityscapes is 2048x1024", " (riders, groups, …)"),
+    "bdd100k": ("Write a BDD100K-layout sample set: JPEG images and RGBA instance bitmasks (riders separate).",
+                "The bdd100k/ folder to write images/10k/ and labels/ins_seg/bitmasks/ into.",
+                8, SampleSplit.val, "1280x720", "BDD100K is 1280x720", ""),
+}
 
 
-@sample_app.command("bdd100k")
-def bdd100k(
-    out: Path = typer.Argument(..., help="The bdd100k/ folder to write images/10k/ and labels/ins_seg/bitmasks/ into."),
-    frames: int = typer.Option(8, "--frames", min=1, help="Number of frames of the split."),
-    split: SampleSplit = typer.Option(SampleSplit.val, "--split", help="Split folder to write (train or val)."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed: the same seed, split and size give byte-identical files."),
-    size: str = typer.Option("1280x720", "--size", help="Frame size WIDTHxHEIGHT (BDD100K is 1280x720)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Parallel worker processes (output does not depend on it)."),
-    truth: Path = typer.Option(None, "--truth", help="Also write what each frame shows as JSON here."),
-    traffic: str = typer.Option("street", "--traffic",
-                                help="street: dense traffic with many tiny far-away instances; "
-                                     "sparse: a few near objects per frame (short CPU training runs)."),
-) -> None:
-    """Write a BDD100K-layout sample set: JPEG images and RGBA instance bitmasks (riders separate)."""
-    from curate.sample import parse_size, write_bdd100k_sample
+def _split_command(name: str, doc: str, out_help: str, frames_default: int, split_default: SampleSplit,
+                   size_default: str, size_native: str, shows: str) -> None:
+    """Register ``curate sample NAME``: one split of a source, written by ``curate.sample.write_NAME_sample``."""
 
-    result = write_bdd100k_sample(
-        out, frames, split.value, seed, parse_size(size), workers=workers, progress=True, traffic=traffic
-    )
-    _write_truth(truth, result)
-    typer.echo(result.summary())
+    def command(
+        out: Path = typer.Argument(..., help=out_help),
+        frames: SplitFramesOption = frames_default,
+        split: SplitOption = split_default,
+        seed: SplitSeedOption = 0,
+        size: str = _size_option(size_default, size_native),
+        workers: WorkersOption = 1,
+        truth: Path | None = _truth_option(shows),
+        traffic: TrafficOption = "street",
+    ) -> None:
+        import curate.sample
+
+        writer = getattr(curate.sample, f"write_{name}_sample")
+        _finish(writer(out, frames, split.value, seed, curate.sample.parse_size(size), workers=workers, progress=True,
+                       traffic=traffic), truth)
+
+    command.__doc__ = doc
+    sample_app.command(name)(command)
+
+
+for _name, _spec in SPLIT_SAMPLES.items():
+    _split_command(_name, *_spec)
 
 
 def register(app: typer.Typer) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -32,7 +33,7 @@ from curate.fileio import write_bytes_atomic, write_png_atomic
 from curate.sample.render import add_noise, paint, visible_pixels
 from curate.sample.scene import generate_scene
 from curate.sample.truth import FrameTruth, SampleTruth
-from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
+from curate.sample.writer import check_sample_options, check_size, generate_and_write, run_frames
 from curate.sources.bdd100k import (
     CATEGORY_ID,
     SPLITS,
@@ -148,39 +149,19 @@ def write_bdd100k_frame(root: Path, frame: Bdd100kFrameData) -> None:
     write_png_atomic(paths["bitmask"], cv2.cvtColor(frame.bitmask, cv2.COLOR_RGBA2BGRA))
 
 
-def _generate_and_write(root: Path, index: int, split: str, seed: int, size, traffic: str) -> tuple[str, FrameTruth]:
-    frame = make_bdd100k_frame(index, split, seed, size, traffic)
-    write_bdd100k_frame(root, frame)
-    return frame.name, frame.truth
-
-
-def write_bdd100k_sample(
-    out: Path,
-    frames: int,
-    split: str,
-    seed: int,
-    size: tuple[int, int] = (1280, 720),
-    *,
-    workers: int = 1,
-    progress: bool = False,
-    traffic: str = "street",
-) -> SampleTruth:
+def write_bdd100k_sample(out: Path, frames: int, split: str, seed: int, size: tuple[int, int] = (1280, 720), *,
+                         workers: int = 1, progress: bool = False, traffic: str = "street") -> SampleTruth:
     """Write ``frames`` procedural frames of ``split`` in the BDD100K layout under ``out`` (the
     ``bdd100k`` folder); return what was drawn, keyed by file stem.
 
     Output is byte-identical for the same seed, split, size and traffic, whatever ``workers`` is.
     """
-    out = check_out(out)
-    size = check_size(size)
-    check_traffic(traffic)
-    check_seed(seed)
-    check_frames(frames)
+    out, size = check_sample_options(out, size, traffic, seed, frames)
     check_split(split)
     names = [frame_name(seed, split, i) for i in range(frames)]
     if len(set(names)) != len(names):  # 64-bit hashes: never seen, but names must be unique
         raise CurateError(None, f"seed {seed}: two {split} frames got the same name")
-    results = run_frames(
-        _generate_and_write, [(out, i, split, seed, size, traffic) for i in range(frames)], workers, progress,
-        f"bdd100k {split} frames",
-    )
+    task = partial(generate_and_write, make_bdd100k_frame, write_bdd100k_frame)
+    results = run_frames(task, [(out, i, split, seed, size, traffic) for i in range(frames)], workers, progress,
+                         f"bdd100k {split} frames")
     return SampleTruth(SOURCE_NAME, str(out), seed, size, split, dict(sorted(results)))

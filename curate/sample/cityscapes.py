@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from curate.sample.model import Part
 from curate.sample.render import add_noise, paint, visible_pixels
 from curate.sample.scene import generate_scene
 from curate.sample.truth import FrameTruth, SampleTruth
-from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
+from curate.sample.writer import check_sample_options, check_size, generate_and_write, run_frames
 from curate.sources.cityscapes import NAME as SOURCE_NAME
 
 #: Made-up city names per split (sorted frame names interleave the cities, like the real set).
@@ -156,35 +157,15 @@ def write_cityscapes_frame(root: Path, frame: CityscapesFrameData) -> None:
     write_png_atomic(paths["color"], _COLOURS[frame.label_ids])
 
 
-def _generate_and_write(root: Path, index: int, split: str, seed: int, size, traffic: str) -> tuple[str, FrameTruth]:
-    frame = make_cityscapes_frame(index, split, seed, size, traffic)
-    write_cityscapes_frame(root, frame)
-    return frame.name, frame.truth
-
-
-def write_cityscapes_sample(
-    out: Path,
-    frames: int,
-    split: str,
-    seed: int,
-    size: tuple[int, int] = (2048, 1024),
-    *,
-    workers: int = 1,
-    progress: bool = False,
-    traffic: str = "street",
-) -> SampleTruth:
+def write_cityscapes_sample(out: Path, frames: int, split: str, seed: int, size: tuple[int, int] = (2048, 1024), *,
+                            workers: int = 1, progress: bool = False, traffic: str = "street") -> SampleTruth:
     """Write ``frames`` procedural frames of ``split`` in the Cityscapes layout; return what was drawn.
 
     Output is byte-identical for the same seed, split and size, whatever ``workers`` is.
     """
-    out = check_out(out)
-    size = check_size(size)
-    check_traffic(traffic)
-    check_seed(seed)
-    check_frames(frames)
+    out, size = check_sample_options(out, size, traffic, seed, frames)
     frame_name(split, 0)  # validates the split
-    results = run_frames(
-        _generate_and_write, [(out, i, split, seed, size, traffic) for i in range(frames)], workers, progress,
-        f"cityscapes {split} frames",
-    )
+    task = partial(generate_and_write, make_cityscapes_frame, write_cityscapes_frame)
+    results = run_frames(task, [(out, i, split, seed, size, traffic) for i in range(frames)], workers, progress,
+                         f"cityscapes {split} frames")
     return SampleTruth(SOURCE_NAME, str(out), seed, size, split, dict(sorted(results)))

@@ -33,7 +33,7 @@ from curate.labels import LABEL_ID
 from curate.sample.render import add_noise, paint, visible_pixels
 from curate.sample.scene import generate_scene
 from curate.sample.truth import FrameTruth, SampleTruth
-from curate.sample.writer import check_frames, check_out, check_seed, check_size, check_traffic, run_frames
+from curate.sample.writer import check_frames, check_sample_options, check_size, run_frames
 from curate.sources.synscapes import DEFAULT_SPLITS, encode_instance_png, frame_paths
 from curate.sources.synscapes import NAME as SOURCE_NAME
 
@@ -191,10 +191,7 @@ def write_synscapes_sample(
     Output is byte-identical for the same seed and size, whatever ``workers`` is. ``traffic``:
     "street" (dense, Synscapes-like) or "sparse" (few near objects; see ``scene.TRAFFIC``).
     """
-    out = check_out(out)
-    size = check_size(size)
-    check_traffic(traffic)
-    check_seed(seed)
+    out, size = check_sample_options(out, size, traffic, seed, frames)
     numbers = frame_numbers(frames, val_fraction)
     results = run_frames(
         _generate_and_write, [(out, n, seed, size, traffic) for n in numbers], workers, progress, "synscapes frames"

@@ -62,6 +62,23 @@ def check_seed(seed: int) -> int:
     return seed
 
 
+def check_sample_options(out: Path, size, traffic: str, seed: int, frames: int) -> tuple[Path, tuple[int, int]]:
+    """The checks every sample writer starts with, in this order; returns the output folder and ``(width, height)``."""
+    out = check_out(out)
+    size = check_size(size)
+    check_traffic(traffic)
+    check_seed(seed)
+    check_frames(frames)
+    return out, size
+
+
+def generate_and_write(make: Callable, write: Callable, root: Path, *args) -> tuple:
+    """``make(*args)`` one frame, ``write(root, frame)`` it; return its name and truth (a :func:`run_frames` task)."""
+    frame = make(*args)
+    write(root, frame)
+    return frame.name, frame.truth
+
+
 def run_frames(task: Callable, arguments: Sequence[tuple], workers: int, progress: bool, desc: str) -> list:
     """``[task(*a) for a in arguments]`` with a progress bar; in order, whatever the worker count."""
     bar = dict(total=len(arguments), disable=not progress, desc=desc, unit="frame")
