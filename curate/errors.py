@@ -2,13 +2,18 @@
 
 
 class CurateError(Exception):
-    """Bad input or environment. ``str(err)`` names the file and the problem in one line."""
+    """Bad input or environment. ``str(err)`` names the file and the problem in one line.
 
-    def __init__(self, path, problem: str):
+    ``kind``: for problems with a frame's files, the finding kind (``curate.findings.KINDS``)
+    under which ``curate check`` lists it.
+    """
+
+    def __init__(self, path, problem: str, kind: str | None = None):
         self.path = str(path) if path is not None else None
         self.problem = problem
+        self.kind = kind
         super().__init__(f"{self.path}: {self.problem}" if self.path else problem)
 
     def __reduce__(self):
-        # Picklable with its two arguments, so it crosses process and Dask worker boundaries.
-        return (type(self), (self.path, self.problem))
+        # Picklable with its arguments, so it crosses process and Dask worker boundaries.
+        return (type(self), (self.path, self.problem, self.kind))

@@ -20,11 +20,11 @@ def read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     """Read a PNG with OpenCV, turning "missing" and "undecodable" into one-line errors."""
     path = Path(path)
     if not path.is_file():
-        raise CurateError(path, "file not found")
+        raise CurateError(path, "file not found", "missing_file")
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
-        raise CurateError(path, "not a readable PNG (empty or corrupt)")
+        raise CurateError(path, "not a readable PNG (empty or corrupt)", "unreadable_file")
     return image
 
 
@@ -61,15 +61,23 @@ def image_size(path: Path) -> tuple[int, int]:
     raise CurateError(path, "not a PNG or JPEG image (no readable header)")
 
 
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON (RFC 8259 has no NaN or Infinity)")
+
+
 def read_json(path: Path):
+    """Strict JSON (RFC 8259: NaN and Infinity are errors), with one-line errors naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise CurateError(path, "file not found")
+        raise CurateError(path, "file not found", "missing_file")
     try:
         with open(path, "rb") as f:
-            return json.load(f)
+            return json.load(f, parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CurateError(path, f"not valid JSON ({err.msg if hasattr(err, 'msg') else err})") from None
+        raise CurateError(path, f"not valid JSON ({err.msg if hasattr(err, 'msg') else err})",
+                          "unreadable_file") from None
+    except ValueError as err:
+        raise CurateError(path, str(err), "bad_meta_value") from None
 
 
 def _umask() -> int:

@@ -8,6 +8,7 @@ in the source's own order, so ids never depend on which worker ran the frame.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,21 @@ class FrameResult:
     image: dict
     annotations: list[dict]
     counts: dict
-    gtfine: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    gtfine: tuple[np.ndarray, np.ndarray | None] | None = field(default=None, repr=False)
+    #: notes on the frame (curate.findings.finding), counted in the report and listed by curate check
+    findings: list[dict] = field(default_factory=list)
+    #: hash of the frame's label files: byte-identical frames are found at the merge
+    digest: str | None = None
+
+
+def content_digest(*paths: Path) -> str:
+    """A short hash of the files' bytes (duplicate frames have equal digests)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def add_counts(total: dict, counts: dict) -> dict:
@@ -93,7 +108,8 @@ def mask_fields(masks: InstanceMasks) -> list[MaskFields]:
 
 def check_annotation_count(path: Path | str, n: int) -> None:
     if n > ANNOTATION_ID_STRIDE:
-        raise CurateError(path, f"{n} annotations in one frame; annotation ids allow {ANNOTATION_ID_STRIDE}")
+        raise CurateError(path, f"{n} annotations in one frame; annotation ids allow {ANNOTATION_ID_STRIDE}",
+                          "too_many_instances")
 
 
 def class_name_of(annotation_record: dict) -> str:

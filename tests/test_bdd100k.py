@@ -162,7 +162,7 @@ def test_real_fixture_root_through_the_registry(fixtures_dir):
     assert (source.name, source.kind, source.splits, source.frame_key_type) == ("bdd100k", "real", ("train", "val"), str)
     root = fixtures_dir / FIXTURE_ROOT
     assert source.check_root(root) == root
-    refs = source.list_frames(root, "val", None)
+    refs = source.list_frames(root, "val", None).frames
     assert [(r.key, r.image_id, r.path) for r in refs] == [("0", 1, root / bdd.BITMASK_DIR / "val" / "0.png")]
     result = source.convert_frame(ConvertSettings(root=root, split="val", out=Path("unused")), refs[0])
     assert result.counts["images_missing"] == 1  # the fixtures hold no images
@@ -266,10 +266,12 @@ def test_check_root_errors_name_the_right_path(tmp_path):
 
 def test_list_frames_sorted_and_its_errors(tmp_path):
     root = make_root(tmp_path, names=("b-2", "a_1", "0a"))
-    (root / bdd.BITMASK_DIR / "train" / "notes.txt").write_text("not a bitmask")
-    refs = bdd.list_frames(root, "train")
-    assert [(r.key, r.image_id, r.path.name) for r in refs] == [("0a", 1, "0a.png"), ("a_1", 2, "a_1.png"),
-                                                               ("b-2", 3, "b-2.png")]
+    notes = root / bdd.BITMASK_DIR / "train" / "notes.txt"
+    notes.write_text("not a bitmask")
+    listing = bdd.list_frames(root, "train")
+    assert [(r.key, r.image_id, r.path.name) for r in listing.frames] == [("0a", 1, "0a.png"), ("a_1", 2, "a_1.png"),
+                                                                         ("b-2", 3, "b-2.png")]
+    assert [p.path for p in listing.problems] == [notes]  # reported: convert stops or skips, check lists it
     err = raises(bdd.list_frames, root, "val")
     assert (err.path, err.problem) == (str(root / bdd.BITMASK_DIR / "val"), "missing folder: no such split")
     err = raises(bdd.list_frames, root, "test")
@@ -278,8 +280,7 @@ def test_list_frames_sorted_and_its_errors(tmp_path):
     assert err.path is None and err.problem == "--split-file applies to Synscapes only"
     odd = root / bdd.BITMASK_DIR / "train" / "bad name.png"
     shutil.copy(root / bdd.BITMASK_DIR / "train" / "0a.png", odd)
-    err = raises(bdd.list_frames, root, "train")
-    assert err.path == str(odd)
+    assert odd in [p.path for p in bdd.list_frames(root, "train").problems]
     err = raises(bdd.list_frames, tmp_path / "nowhere", "train")
     assert err.problem == "BDD100K root not found"
 
@@ -329,7 +330,7 @@ def test_sample_is_deterministic_whatever_the_workers(bdd_sample, tmp_path):
 def test_sample_converts_to_its_truth(bdd_sample):
     root, truth = bdd_sample
     settings = ConvertSettings(root=root, split="train", out=root / "unused")
-    refs = bdd.list_frames(root, "train")
+    refs = bdd.list_frames(root, "train").frames
     assert [r.key for r in refs] == sorted(truth.frames)
     seen = {"crowd": 0, "occluded": 0, "truncated": 0, "riders": 0, "above_255": 0, "up_to_255": 0}
     for ref in refs:

@@ -195,8 +195,10 @@ def test_bad_input_fails_with_one_line_or_is_skipped(case, handmade, tmp_path):
 
     result = convert("synscapes", handmade, out, split="train", workers=1, on_error="skip", shard_size=2)
     report = load(result.report_path)
-    assert report["frames"] == {"listed": 3, "converted": 2, "skipped": 1}
-    assert report["skipped_frames"] == [{"frame": 2, "path": err.value.path, "problem": err.value.problem}]
+    assert report["frames"]["converted"] == 2
+    # a frame that fails to convert is a skipped frame; one that lacks a file is a skipped file
+    skipped = report["skipped_frames"] + report["skipped_files"]
+    assert [(s["frame"], s["path"], s["problem"]) for s in skipped] == [(2, err.value.path, err.value.problem)]
     assert [img["id"] for img in load(result.coco_path)["images"]] == [1, 3]
 
 
@@ -349,8 +351,11 @@ def test_cityscapes_caravan_skipped_and_bad_id_reported(tmp_path, fixtures_dir):
     with pytest.raises(CurateError, match="instance id 1024") as err:
         convert("cityscapes", bad, tmp_path / "bad", split="val", workers=1)
     assert err.value.path.endswith("defaultcity_000001_000019_gtFine_instanceIds.png")
-    skipped = convert("cityscapes", bad, tmp_path / "bad", split="val", workers=1, on_error="skip")
-    assert load(skipped.report_path)["frames"] == {"listed": 1, "converted": 0, "skipped": 1}
+    with pytest.raises(CurateError, match="every frame of cityscapes_val was skipped"):  # never a silent success
+        convert("cityscapes", bad, tmp_path / "bad", split="val", workers=1, on_error="skip")
+    report = load(tmp_path / "bad" / "cityscapes_val.report.json")
+    assert report["frames"] == {"listed": 1, "converted": 0, "skipped": 1}
+    assert not (tmp_path / "bad" / "cityscapes_val.json").exists()
     one_pixel = load(convert("cityscapes", bad, tmp_path / "bad", split="train", workers=1).coco_path)
     assert [a["area"] for a in one_pixel["annotations"]] == [1]  # Detectron2 would drop it; synmix keeps it
 

@@ -115,7 +115,7 @@ def test_bad_frame_gives_the_same_one_line_error_and_skip_report(synscapes_sampl
                    **options)
     assert_same_outputs(local, dask)
     assert dask.report["skipped_frames"] == [{"frame": 5, "path": local_err.value.path,
-                                              "problem": local_err.value.problem}]
+                                              "problem": local_err.value.problem, "kind": "unreadable_file"}]
 
 
 def test_dask_needs_a_scheduler_and_scheduler_needs_dask(synscapes_sample, monkeypatch, tmp_path):

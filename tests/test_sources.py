@@ -90,10 +90,11 @@ def test_instance_png_round_trip():
 def test_synscapes_default_split_and_split_file(tmp_path, tiny_synscapes):
     root, _ = tiny_synscapes
     for n in (1, 20000, 20001, 25000):
-        shutil.copy(root / "meta/3.json", root / f"meta/{n}.json")
+        for folder, suffix in (("meta", ".json"), ("img/class", ".png"), ("img/instance", ".png")):
+            shutil.copy(root / f"{folder}/3{suffix}", root / f"{folder}/{n}{suffix}")
     assert synscapes.frame_numbers(root, "train") == [1, 3, 20000]
     assert synscapes.frame_numbers(root, "val") == [20001, 25000]
-    assert [ref.key for ref in synscapes.frame_refs(root, "val")] == [20001, 25000]
+    assert [ref.key for ref in synscapes.scan_split(root, "val").frames] == [20001, 25000]
     with pytest.raises(CurateError, match="unknown split 'all'"):
         synscapes.frame_numbers(root, "all")  # "all" is the CLI's word for every split, one file each
     split_file = tmp_path / "mine.txt"
@@ -105,6 +106,28 @@ def test_synscapes_default_split_and_split_file(tmp_path, tiny_synscapes):
     split_file.write_text("3\nseven\n")
     with pytest.raises(CurateError, match="line 2"):
         synscapes.frame_numbers(root, "train", split_file)
+    for text in ("3\n²\n", "3\n１\n"):  # Unicode digits are no frame numbers
+        split_file.write_text(text, encoding="utf-8")
+        with pytest.raises(CurateError, match="line 2: .* is not a frame number"):
+            synscapes.frame_numbers(root, "train", split_file)
+    split_file.write_bytes(b"3\n\xff\xfe7\n")
+    with pytest.raises(CurateError, match="mine.txt: not UTF-8 text"):
+        synscapes.frame_numbers(root, "train", split_file)
+
+
+def test_synscapes_listing_reports_incomplete_frames_and_stray_names(tiny_synscapes):
+    root, _ = tiny_synscapes
+    shutil.copy(root / "meta/3.json", root / "meta/03.json")  # names frame 3 a second time
+    shutil.copy(root / "meta/3.json", root / "meta/３.json")  # full-width digit
+    shutil.copy(root / "img/class/3.png", root / "img/class/9.png")  # PNGs without meta
+    shutil.copy(root / "img/instance/3.png", root / "img/instance/9.png")
+    (root / "meta/notes.txt").write_text("hi")
+    listing = synscapes.scan_split(root, "train")
+    assert [ref.key for ref in listing.frames] == [3]
+    problems = {p.path.name: p.problem for p in listing.problems}
+    assert set(problems) == {"03.json", "３.json", "notes.txt", "9.json"}
+    assert "names frame 3 like 3.json" in problems["03.json"] and "names frame 3" in problems["３.json"]
+    assert "missing: frame 9 has img/class/9.png and img/instance/9.png" in problems["9.json"]
 
 
 def _one_line(err: CurateError) -> str:

@@ -10,16 +10,24 @@ and the report; then the shard folder is removed. Ids come from frame numbers, s
 byte-identical for any worker count or completion order.
 
 ``--resume`` keeps every shard whose fingerprint (tool version, source, input root, split,
-rules, options, frame list) matches the current run and recomputes the rest.
+rules, options, frame list, and the size and modification time of every input file of its
+frames) matches the current run and recomputes the rest: a frame whose files changed is redone.
+
+Only one run writes a given ``OUT/{source}_{split}`` at a time: a lock file
+``OUT/.{source}_{split}.lock`` holds the pid and host of the run (a lock left by a killed run on
+this host is taken over; runs of other sources or splits into the same OUT go side by side).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -31,8 +39,9 @@ from curate import __version__, sources
 from curate.coco import CocoWriter
 from curate.errors import CurateError
 from curate.fileio import write_json_atomic
+from curate.findings import add_findings, finding, merge_findings, sorted_findings
 from curate.records import FrameResult, add_counts, sort_counts
-from curate.sources import ConvertSettings, FrameRef
+from curate.sources import ConvertSettings, FrameRef, Listing
 
 ON_ERROR = ("fail", "skip")
 BACKENDS = ("joblib", "dask")
@@ -79,7 +88,17 @@ class ShardSpec:
         # "skip" too; the reverse is refused by read_complete_shard.
         settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.job.settings).items()}
         return {"tool_version": __version__, "source": self.job.source, **settings,
-                "rules": list(self.job.settings.rules), "index": self.index, "frames": self.frame_keys()}
+                "rules": list(self.job.settings.rules), "index": self.index, "frames": self.frame_keys(),
+                "files": [[_file_state(path) for path in frame.files] for frame in self.frames]}
+
+
+def _file_state(path: Path) -> list:
+    """(path, size, mtime in ns) of an input file, or (path, None, None) when it is gone."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return [str(path), None, None]
+    return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
 @dataclass
@@ -93,12 +112,16 @@ class ConvertResult:
 
 
 def convert_frame(job: ConvertJob, frame: FrameRef) -> FrameResult:
-    """The source's conversion of one frame; anything but a CurateError still becomes one line
-    naming the frame's file."""
+    """The source's conversion of one frame; anything but a CurateError still becomes one line,
+    naming the file an OSError names (an output file when writing failed) or else the frame's file."""
     try:
         return sources.get(job.source).convert_frame(job.settings, frame)
     except CurateError:
         raise
+    except OSError as err:
+        if err.filename is not None:
+            raise CurateError(err.filename, err.strerror or str(err)) from err
+        raise CurateError(frame.path, f"unexpected {type(err).__name__}: {err}") from err
     except Exception as err:  # a bug or a file no check foresaw
         raise CurateError(frame.path, f"unexpected {type(err).__name__}: {err}") from err
 
@@ -118,18 +141,21 @@ def run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None = None) -> 
 def _run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None) -> dict:
     job = spec.job
     started = time.perf_counter()
-    images, annotations, skipped, counts = [], [], [], {}
+    images, annotations, skipped, counts, findings, digests = [], [], [], {}, {}, []
     for frame in spec.frames:
         try:
             result = convert_frame(job, frame)
         except CurateError as err:
             if job.on_error == "fail":
-                return {"index": spec.index, "error": [err.path, err.problem]}
-            skipped.append({"frame": frame.key, "path": err.path, "problem": err.problem})
+                return {"index": spec.index, "error": [err.path, err.problem, err.kind]}
+            skipped.append({"frame": frame.key, "path": err.path, "problem": err.problem,
+                            "kind": err.kind or "unreadable_file"})
         else:
             images.append(result.image)
             annotations.extend(result.annotations)
             add_counts(counts, result.counts)
+            add_findings(findings, frame.key, frame.path, result.findings)
+            digests.append([frame.key, result.digest])
         if on_frame is not None:
             on_frame(1)
     seconds = time.perf_counter() - started
@@ -140,6 +166,8 @@ def _run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None) -> dict:
         "images": images,
         "annotations": annotations,
         "counts": counts,
+        "findings": findings,
+        "digests": digests,
         "skipped": skipped,
         "seconds": seconds,
     })
@@ -252,8 +280,11 @@ def merge_shards(specs: list[ShardSpec], coco_path: Path) -> dict:
     """Stream the shards, in order, into the COCO file and return the summed counters etc."""
     job = specs[0].job
     counts: dict = {}
+    findings: dict = {}
     skipped: list[dict] = []
     seconds = 0.0
+    first_of_digest: dict[str, object] = {}
+    duplicates = []
     with CocoWriter(coco_path, coco_info(job)) as coco:
         for spec in specs:
             data = read_complete_shard(spec)
@@ -262,10 +293,19 @@ def merge_shards(specs: list[ShardSpec], coco_path: Path) -> dict:
             coco.add_images(data["images"])
             coco.add_annotations(data["annotations"])
             add_counts(counts, data["counts"])
+            merge_findings(findings, data["findings"])
+            for key, digest in data["digests"]:
+                if digest in first_of_digest:
+                    duplicates.append(finding("duplicate_frames", detail=f"same label files as frame "
+                                                                         f"{first_of_digest[digest]}") | {"frame": key})
+                else:
+                    first_of_digest[digest] = key
             skipped.extend(data["skipped"])
             seconds += data["seconds"]
-    return {"counts": counts, "skipped": skipped, "images": len(coco.images), "annotations": coco.annotations,
-            "frame_seconds": seconds}
+    for dup in duplicates:
+        add_findings(findings, dup.pop("frame"), None, [dup])
+    return {"counts": counts, "findings": sorted_findings(findings), "skipped": skipped, "images": len(coco.images),
+            "annotations": coco.annotations, "frame_seconds": seconds}
 
 
 def convert(
@@ -291,7 +331,6 @@ def convert(
     :func:`open_backend` (with Dask, ``workers`` is ignored: the cluster's worker threads run the
     shards). See the module doc for shards and resume; :func:`report_for` for the report's fields.
     """
-    from tqdm import tqdm
 
     started = time.perf_counter()
     spec = sources.get(source)
@@ -310,10 +349,25 @@ def convert(
     root = Path(root).resolve()
     out = Path(out).resolve()
     spec.check_root(root)
-    frames = spec.list_frames(root, split, split_file)
+    listing = spec.list_frames(root, split, split_file)
+    if listing.problems and on_error == "fail":
+        first = listing.problems[0]
+        more = f" (and {len(listing.problems) - 1} more problems; curate check lists them)" if len(listing.problems) > 1 else ""
+        raise CurateError(first.path, first.problem + more, "stray_file")
+    frames = listing.frames
     if not frames:
         raise CurateError(root, f"no {source} frames in split {split!r}")
     job = ConvertJob(source, ConvertSettings(root, split, out, rules, gtfine, copy_images), on_error)
+    with output_lock(out, job.name):
+        return _convert_locked(job, listing, split_file, workers, resume, shard_size, backend, scheduler, progress,
+                               started)
+
+
+def _convert_locked(job: ConvertJob, listing: Listing, split_file, workers: int, resume: bool, shard_size: int,
+                    backend, scheduler, progress, started: float) -> ConvertResult:
+    from tqdm import tqdm
+
+    frames, root, out = listing.frames, job.settings.root, job.settings.out
     specs = make_shards(job, frames, shard_size)
     if not resume:
         _clear_shards(job.shard_dir)
@@ -345,20 +399,72 @@ def convert(
 
     coco_path = out / f"{job.name}.json"
     merged = merge_shards(specs, coco_path)
+    merged["skipped_files"] = [{"path": str(p.path), "problem": p.problem, "frame": p.frame} for p in listing.problems]
     report = report_for(job, frames, merged, split_file=split_file, workers=runner.workers,
                         backend={"backend": runner.name, "scheduler": runner.scheduler}, shard_size=shard_size,
                         shards=len(specs), reused=reused,
                         timings={"convert_s": convert_seconds, "total_s": time.perf_counter() - started})
     report_path = out / f"{job.name}.report.json"
+    if merged["images"] == 0:  # --on-error skip skipped every frame: no COCO file, and no success
+        coco_path.unlink(missing_ok=True)
     write_json_atomic(report_path, report, indent=2)
     _clear_shards(job.shard_dir)
     shards_root = job.shard_dir.parent
     if shards_root.is_dir() and not any(shards_root.iterdir()):
         shards_root.rmdir()
+    if merged["images"] == 0:
+        raise CurateError(root, f"every frame of {job.name} was skipped ({len(merged['skipped'])}); "
+                                f"see {report_path}")
     return ConvertResult(coco_path, report_path, report)
 
 
-_REPORTED_COUNTS = ("instances", "rules", "crowd_regions", "thin_instances_kept", "images_missing", "annotations")
+@contextmanager
+def output_lock(out: Path, name: str) -> Iterator[Path]:
+    """Hold ``OUT/.{name}.lock`` for the block: a second run writing the same outputs stops at once
+    with one line; a lock whose process is gone (a killed run on this host) is taken over."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / f".{name}.lock"
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is not None and holder.get("host") == me["host"] and not _alive(holder.get("pid")):
+                lock.unlink(missing_ok=True)  # stale: its run was killed
+                continue
+            who = f"pid {holder['pid']} on {holder['host']}" if holder else "another run"
+            raise CurateError(lock, f"another curate convert ({who}) is writing {name} into {out}; wait for it, "
+                                    "or delete this file if no such run is alive") from None
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _lock_holder(lock: Path) -> dict | None:
+    try:
+        holder = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return None
+    return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, TypeError, OverflowError):
+        return True
+    return True
+
+
+_REPORTED_COUNTS = ("instances", "rules", "crowd_regions", "thin_instances_kept", "images_missing", "annotations",
+                    "class_disagreements")
 
 
 def _stages_in_rule_order(stages: dict, rules) -> dict:
@@ -392,6 +498,9 @@ def report_for(job: ConvertJob, frames: list, merged: dict, split_file, workers:
                     "gtfine": settings.gtfine, "copy_images": settings.copy_images},
         "frames": {"listed": len(frames), "converted": merged["images"], "skipped": len(merged["skipped"])},
         "skipped_frames": merged["skipped"],
+        "skipped_files": merged.get("skipped_files", []),
+        "findings": merged.get("findings", {}),
+        "class_disagreements": sort_counts(counts.get("class_disagreements", {})),
         "annotations": merged["annotations"],
         "instances": _stages_in_rule_order(counts.get("instances", {}), settings.rules),
         "rule_counts": {rule: sort_counts(c) for rule, c in

@@ -9,7 +9,7 @@ import importlib
 from functools import cache
 
 from curate.errors import CurateError
-from curate.sources.base import KINDS, ConvertSettings, FrameKey, FrameRef, Source
+from curate.sources.base import KINDS, ConvertSettings, FrameKey, FrameRef, Listing, Problem, Source
 
 #: name → module holding ``SOURCE``; imported on first use (the CLI starts without OpenCV).
 MODULES: dict[str, str] = {
@@ -36,5 +36,5 @@ def of_kind(kind: str) -> list[Source]:
     return [s for s in all_sources() if s.kind == kind]
 
 
-__all__ = ["KINDS", "MODULES", "NAMES", "ConvertSettings", "FrameKey", "FrameRef", "Source", "all_sources", "get",
-           "of_kind"]
+__all__ = ["KINDS", "MODULES", "NAMES", "ConvertSettings", "FrameKey", "FrameRef", "Listing", "Problem", "Source",
+           "all_sources", "get", "of_kind"]

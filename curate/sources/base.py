@@ -10,7 +10,7 @@ a source name: the CLI, the convert driver, stats, manifest, show and ``train/``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.errors import CurateError
@@ -23,11 +23,31 @@ KINDS = ("real", "synthetic")
 
 @dataclass(frozen=True)
 class FrameRef:
-    """One frame of a split: its key, its COCO image id, and the file an error about it names."""
+    """One frame of a split: its key, its COCO image id, the file an error about it names, and
+    every input file it is made of (``--resume`` fingerprints their sizes and times)."""
 
     key: FrameKey
     image_id: int
     path: Path
+    files: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file of the tree that is no usable frame (a stray name, a frame missing one of its files)."""
+
+    path: Path
+    problem: str
+    frame: FrameKey | None = None
+
+
+@dataclass
+class Listing:
+    """The frames of a split, and the problems met while listing them. ``curate convert`` stops at
+    the first problem (or, with ``--on-error skip``, records it); ``curate check`` reports them all."""
+
+    frames: list[FrameRef]
+    problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -53,8 +73,8 @@ class Source:
     frame_key_type: type  # int or str: the type of COCO ``images[].frame``
     colour: str  # matplotlib colour of this source in every figure
     check_root: Callable[[Path], Path]
-    #: (root, split, split_file or None) → frames sorted by key, image ids assigned
-    list_frames: Callable[[Path, str, Path | None], list[FrameRef]]
+    #: (root, split, split_file or None) → frames sorted by key (image ids assigned) and problems
+    list_frames: Callable[[Path, str, Path | None], Listing]
     convert_frame: Callable[[ConvertSettings, FrameRef], FrameResult]
     #: rules the conversion applies; ``rules_switchable``: the user may pick a subset (``--rules``)
     rules: tuple[str, ...] = ()

@@ -19,6 +19,7 @@ sorted split. Every mask of a frame comes from one sweep over the bitmask (:mod:
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -26,19 +27,21 @@ import cv2
 import numpy as np
 
 from curate.errors import CurateError
-from curate.fileio import read_png
+from curate.fileio import image_size, read_png
+from curate.findings import finding
 from curate.labels import LABEL_ID
 from curate.records import (
     FrameResult,
     annotation,
     check_annotation_count,
+    content_digest,
     exported_by_class,
     image_record,
     mask_fields,
     summary_counts,
 )
 from curate.rle import column_runs, encode_instances, merge_runs, sorted_unique
-from curate.sources.base import ConvertSettings, FrameRef, Source
+from curate.sources.base import ConvertSettings, FrameRef, Listing, Problem, Source
 
 NAME = "bdd100k"
 
@@ -103,8 +106,9 @@ def check_root(root: Path) -> Path:
     return root
 
 
-def list_frames(root: Path, split: str, split_file: Path | None = None) -> list[FrameRef]:
-    """The bitmasks of ``split``, sorted by stem; image id = position + 1, key = the stem."""
+def list_frames(root: Path, split: str, split_file: Path | None = None) -> Listing:
+    """The bitmasks of ``split``, sorted by stem (image id = position + 1, key = the stem), and a
+    problem for every file of the folder that is no plain ``NAME.png``."""
     if split_file is not None:
         raise CurateError(None, "--split-file applies to Synscapes only")
     if split not in SPLITS:
@@ -114,11 +118,16 @@ def list_frames(root: Path, split: str, split_file: Path | None = None) -> list[
     split_dir = root / BITMASK_DIR / split
     if not split_dir.is_dir():
         raise CurateError(split_dir, "missing folder: no such split")
-    paths = sorted((p for p in split_dir.glob("*" + BITMASK_SUFFIX) if p.is_file()), key=lambda p: p.stem)
-    for path in paths:
-        if not _PLAIN_NAME.match(path.stem):
-            raise CurateError(path, "file name is not a plain NAME.png (ASCII letters, digits, '-', '_')")
-    return [FrameRef(key=path.stem, image_id=i + 1, path=path) for i, path in enumerate(paths)]
+    frames, problems = [], []
+    for name in sorted(os.listdir(split_dir)):
+        path = split_dir / name
+        stem = name[: -len(BITMASK_SUFFIX)]
+        if name.endswith(BITMASK_SUFFIX) and _PLAIN_NAME.fullmatch(stem) and path.is_file():
+            image = image_path(root, split, stem)
+            frames.append(FrameRef(stem, len(frames) + 1, path, (path, image) if image.is_file() else (path,)))
+        else:
+            problems.append(Problem(path, "not a BDD100K bitmask (a plain NAME.png: ASCII letters, digits, '-', '_')"))
+    return Listing(frames, problems)
 
 
 def bitmask_path(root: Path, split: str, key: str) -> Path:
@@ -136,7 +145,7 @@ def read_bitmask(path: Path) -> np.ndarray:
     """The bitmask as H×W×4 uint8 in R, G, B, A order."""
     bgra = read_png(path)
     if bgra.ndim != 3 or bgra.shape[2] != 4 or bgra.dtype != np.uint8:
-        raise CurateError(path, f"bitmask must be an 8-bit RGBA PNG, got {bgra.dtype} {bgra.shape}")
+        raise CurateError(path, f"bitmask must be an 8-bit RGBA PNG, got {bgra.dtype} {bgra.shape}", "bit_depth")
     return cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)
 
 
@@ -173,7 +182,7 @@ def convert_bitmask(rgba: np.ndarray, image_id: int, key: str, split: str, path:
     path = path if path is not None else f"{BITMASK_DIR}/{split}/{key}{BITMASK_SUFFIX}"
     rgba = np.asarray(rgba)
     if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
-        raise CurateError(path, f"bitmask must be H×W×4 uint8 (RGBA), got {rgba.dtype} {rgba.shape}")
+        raise CurateError(path, f"bitmask must be H×W×4 uint8 (RGBA), got {rgba.dtype} {rgba.shape}", "bit_depth")
     height, width = rgba.shape[:2]
     packed = np.ascontiguousarray(rgba).view("<u4")[..., 0]  # R | G << 8 | B << 16 | A << 24 on any host
     runs = column_runs(packed)
@@ -184,7 +193,8 @@ def convert_bitmask(rgba: np.ndarray, image_id: int, key: str, split: str, path:
 
     present = sorted_unique(category)
     if present.size and int(present[-1]) > len(CATEGORY_NAMES):
-        raise CurateError(path, f"unknown category id {int(present[present > len(CATEGORY_NAMES)][0])}")
+        raise CurateError(path, f"unknown category id {int(present[present > len(CATEGORY_NAMES)][0])}",
+                          "unknown_label_id")
 
     labelled = category != 0
     keys = np.where(labelled, (instance << 8) | category, 0)
@@ -227,8 +237,20 @@ def convert_bitmask(rgba: np.ndarray, image_id: int, key: str, split: str, path:
 def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     """Read one bitmask and convert it; a missing JPEG is counted (``images_missing``), not an error."""
     rgba = read_bitmask(ref.path)
-    present = image_path(settings.root, settings.split, str(ref.key)).is_file()
-    return convert_bitmask(rgba, ref.image_id, str(ref.key), settings.split, ref.path, present)
+    image = image_path(settings.root, settings.split, str(ref.key))
+    present = image.is_file()
+    height, width = rgba.shape[:2]
+    if present and image_size(image) != (width, height):
+        w, h = image_size(image)
+        raise CurateError(image, f"image size {w}x{h} differs from its bitmask {width}x{height}", "size_mismatch")
+    result = convert_bitmask(rgba, ref.image_id, str(ref.key), settings.split, ref.path, present)
+    result.findings += [finding(kind, detail=f"{n} instances") for kind, n in
+                        (("attribute_conflict", result.counts["attribute_conflicts"]),
+                         ("category_conflict", result.counts["category_conflicts"])) if n]
+    if not result.annotations:
+        result.findings.append(finding("empty_frame"))
+    result.digest = content_digest(ref.path)
+    return result
 
 
 SOURCE = Source(

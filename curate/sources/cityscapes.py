@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import CurateError
-from curate.fileio import read_json, read_png
+from curate.fileio import image_size, read_json, read_png
+from curate.findings import finding
 from curate.labels import COCO_ID_BY_LABEL_ID, FIRST_INSTANCE_LABEL_ID, ID_TO_LABEL, INSTANCE_ID_OFFSET, VALID_LABEL_IDS
 from curate.records import (
     FrameResult,
     annotation,
     check_annotation_count,
+    content_digest,
     count_by_name,
     exported_by_class,
     image_record,
@@ -32,7 +34,7 @@ from curate.records import (
     summary_counts,
 )
 from curate.rle import column_runs, encode_instances, is_in, sorted_unique
-from curate.sources.base import ConvertSettings, FrameRef, Source
+from curate.sources.base import ConvertSettings, FrameRef, Listing, Problem, Source
 
 NAME = "cityscapes"
 SPLIT_NAMES = ("train", "val", "test")
@@ -79,20 +81,49 @@ def _optional(path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def list_frames(root: Path, split: str) -> list[CityscapesFrameRef]:
-    """Every frame of ``split`` with an instanceIds PNG, sorted by name."""
+def scan_split(root: Path, split: str, split_file: Path | None = None) -> Listing:
+    """Every frame of ``split`` with an instanceIds PNG, sorted by name (image id = position from 1),
+    and the problems: file names that are no frame, a city prefix that differs from the city
+    folder, a frame name that appears twice."""
+    if split_file is not None:
+        raise CurateError(split_file, "--split-file applies to Synscapes only (Cityscapes has its own splits)")
     root = check_root(root)
     if split not in SPLIT_NAMES:
         raise CurateError(None, f"unknown split {split!r} (expected one of {', '.join(SPLIT_NAMES)})")
     split_dir = root / "gtFine" / split
     if not split_dir.is_dir():
         raise CurateError(split_dir, "missing folder: no such split")
-    refs = []
+    found: dict[str, Path] = {}
+    problems = []
     for path in sorted(split_dir.glob(f"*/*{INSTANCE_SUFFIX}")):
-        name = path.name[: -len(INSTANCE_SUFFIX)]
-        if not STEM.match(name):
-            raise CurateError(path, "file name is not {city}_{seq:06}_{frame:06}" + INSTANCE_SUFFIX)
-        city = path.parent.name
+        name, city = path.name[: -len(INSTANCE_SUFFIX)], path.parent.name
+        match = STEM.fullmatch(name)
+        if not match:
+            problems.append(Problem(path, "file name is not {city}_{seq:06}_{frame:06}" + INSTANCE_SUFFIX))
+        elif match["city"] != city:
+            problems.append(Problem(path, f"city prefix {match['city']!r} differs from its folder {city!r}", name))
+        elif name in found:
+            problems.append(Problem(path, f"frame {name} appears twice (also {found[name]})", name))
+        else:
+            found[name] = path
+    frames = []
+    for i, name in enumerate(sorted(found), start=1):
+        path = found[name]
+        image = root / image_file_name(split, path.parent.name, name)
+        frames.append(FrameRef(name, i, path, (path, image) if image.is_file() else (path,)))
+    return Listing(frames, problems)
+
+
+def list_frames(root: Path, split: str) -> list[CityscapesFrameRef]:
+    """Every frame of ``split`` with its optional files (stops at the first problem of the tree)."""
+    listing = scan_split(root, split)
+    if listing.problems:
+        first = listing.problems[0]
+        raise CurateError(first.path, first.problem)
+    root = Path(root)
+    refs = []
+    for ref in listing.frames:
+        path, name, city = ref.path, ref.key, ref.path.parent.name
         refs.append(
             CityscapesFrameRef(
                 split=split,
@@ -104,7 +135,7 @@ def list_frames(root: Path, split: str) -> list[CityscapesFrameRef]:
                 image_path=_optional(root / "leftImg8bit" / split / city / (name + IMAGE_SUFFIX)),
             )
         )
-    return sorted(refs, key=lambda r: r.name)
+    return refs
 
 
 def check_instance_ids(path: Path, ids: np.ndarray) -> None:
@@ -112,19 +143,20 @@ def check_instance_ids(path: Path, ids: np.ndarray) -> None:
     plain = ids[ids < INSTANCE_ID_OFFSET]
     bad_plain = np.setdiff1d(plain, np.fromiter(VALID_LABEL_IDS, dtype=np.int64))
     if bad_plain.size:
-        raise CurateError(path, f"unknown label id {int(bad_plain[0])}")
+        raise CurateError(path, f"unknown label id {int(bad_plain[0])}", "unknown_label_id")
     for value in ids[ids >= INSTANCE_ID_OFFSET].tolist():
         label = ID_TO_LABEL.get(value // INSTANCE_ID_OFFSET)
         if label is None or not label.hasInstances:
             what = f"label {label.id} ({label.name}), which has no instances" if label else "an unknown label"
-            raise CurateError(path, f"instance id {value} encodes {what}")
+            raise CurateError(path, f"instance id {value} encodes {what}", "unknown_label_id")
 
 
 def read_instance_ids(path: Path) -> np.ndarray:
     """The map in its stored integer type (uint16; uint8 for tiny files): no int32 copy needed."""
     ids = read_png(path)
     if ids.ndim != 2 or ids.dtype not in (np.uint16, np.uint8):
-        raise CurateError(path, f"instanceIds must be a single-channel 16-bit PNG, got {ids.dtype} {ids.shape}")
+        raise CurateError(path, f"instanceIds must be a single-channel 16-bit PNG, got {ids.dtype} {ids.shape}",
+                          "bit_depth")
     return ids
 
 
@@ -228,25 +260,28 @@ def convert_instance_ids(instance_ids: np.ndarray, image_id: int, split: str, ci
 # --- the source ----------------------------------------------------------------------------------
 
 
-def frame_refs(root: Path, split: str, split_file: Path | None = None) -> list[FrameRef]:
-    """The frames of a split for the converter: key = file stem, image id = position from 1."""
-    if split_file is not None:
-        raise CurateError(split_file, "--split-file applies to Synscapes only (Cityscapes has its own splits)")
-    return [FrameRef(key=ref.name, image_id=i, path=ref.instance_path)
-            for i, ref in enumerate(list_frames(root, split), start=1)]
-
-
 def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     city = ref.path.parent.name
-    result = convert_instance_ids(read_instance_ids(ref.path), ref.image_id, settings.split, city, ref.key, ref.path)
+    instance_ids = read_instance_ids(ref.path)
+    result = convert_instance_ids(instance_ids, ref.image_id, settings.split, city, ref.key, ref.path)
     image = Path(settings.root) / image_file_name(settings.split, city, ref.key)
-    result.counts["images_missing"] = int(not image.is_file())
+    has_image = image.is_file()
+    height, width = instance_ids.shape
+    if has_image and image_size(image) != (width, height):
+        w, h = image_size(image)
+        raise CurateError(image, f"image size {w}x{h} differs from its label map {width}x{height}", "size_mismatch")
+    if instance_ids.dtype == np.uint8:
+        result.findings.append(finding("instance_ids_8bit", detail="real instanceIds are 16-bit"))
+    if not result.annotations:
+        result.findings.append(finding("empty_frame"))
+    result.counts["images_missing"] = int(not has_image)
+    result.digest = content_digest(ref.path)
     return result
 
 
 SOURCE = Source(
     name=NAME, title="Cityscapes", kind="real", splits=LABELLED_SPLITS, frame_key_type=str, colour="tab:blue",
-    check_root=check_root, list_frames=frame_refs, convert_frame=convert_frame,
+    check_root=check_root, list_frames=scan_split, convert_frame=convert_frame,
     # the only decision, as Detectron2 makes it: caravan and trailer have no category
     rules=("drop-ignored-classes",),
     cityscapes_gt="input", cityscapes_stem=str,

@@ -21,6 +21,9 @@ polygons), so read this ground truth with ``from_json=False``.
 
 from __future__ import annotations
 
+import math
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,20 +32,31 @@ import numpy as np
 
 from curate import harmonize as hz
 from curate.errors import CurateError
-from curate.fileio import link_or_copy, read_json, read_png, write_bytes_atomic, write_json_atomic, write_png_atomic
-from curate.labels import COCO_ID_BY_LABEL_ID, ID_TO_LABEL, VALID_LABEL_IDS
+from curate.fileio import (
+    image_size,
+    link_or_copy,
+    read_json,
+    read_png,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_png_atomic,
+)
+from curate.findings import finding
+from curate.labels import COCO_ID_BY_LABEL_ID, ID_TO_LABEL, INSTANCE_ID_OFFSET, LABEL_ID, VALID_LABEL_IDS
 from curate.records import (
     FrameResult,
     annotation,
     check_annotation_count,
+    content_digest,
     image_record,
     mask_fields,
     summary_counts,
 )
 from curate.rle import column_runs, encode_instances, expand_runs, merge_runs
-from curate.sources.base import ConvertSettings, FrameRef, Source
+from curate.sources.base import ConvertSettings, FrameRef, Listing, Problem, Source
 
 NAME = "synscapes"
+_PERSON = LABEL_ID["person"]
 
 #: synmix's documented default split (Synscapes has no official one; the study used 20k / 5k).
 DEFAULT_SPLITS: dict[str, range] = {"train": range(1, 20001), "val": range(20001, 25001)}
@@ -102,41 +116,96 @@ def check_root(root: Path) -> Path:
 
 
 def read_split_file(path: Path) -> list[int]:
+    """Frame numbers, one per line (``#`` comments and blank lines allowed), in ASCII decimal digits."""
     path = Path(path)
     if not path.is_file():
         raise CurateError(path, "split file not found")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CurateError(path, f"not UTF-8 text (byte {err.start})") from None
     frames = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
+    for lineno, line in enumerate(text.splitlines(), 1):
+        value = line.strip()
+        if not value or value.startswith("#"):
             continue
-        if not text.isdigit() or int(text) < 1:
-            raise CurateError(path, f"line {lineno}: {text!r} is not a frame number")
-        frames.append(int(text))
+        if not _DECIMAL.fullmatch(value) or int(value) < 1:
+            raise CurateError(path, f"line {lineno}: {value!r} is not a frame number (ASCII digits 1, 2, …)")
+        frames.append(int(value))
     return sorted(set(frames))
 
 
-def frame_numbers(root: Path, split: str = "train", split_file: Path | None = None) -> list[int]:
-    """Sorted frame numbers of ``split`` (or of ``split_file``) that exist under ``root`` (a frame
-    exists when its meta does)."""
+#: A frame's file stem: N in ASCII digits without a leading zero (01.json would name frame 1 twice).
+_FRAME_STEM = re.compile(r"[1-9][0-9]*", re.ASCII)
+_DECIMAL = re.compile(r"[0-9]+", re.ASCII)
+#: (role, folder, suffix) of a frame's files; the RGB image may be absent (only counted).
+FRAME_FILES = (("meta", "meta", ".json"), ("class", "img/class", ".png"), ("instance", "img/instance", ".png"),
+               ("rgb", "img/rgb", ".png"))
+REQUIRED_ROLES = ("meta", "class", "instance")
+
+
+def _stray_problem(path: Path, stem: str, suffix: str, numbers: dict) -> Problem:
+    try:
+        same = int(stem) if stem.isdigit() else None  # int() reads non-ASCII digits too: "１" is 1
+    except ValueError:
+        same = None
+    if same is not None and same in numbers:
+        return Problem(path, f"names frame {same} like {same}{suffix}: only ASCII decimal names without leading "
+                             "zeros are Synscapes frames")
+    return Problem(path, f"not a Synscapes frame file (expected N{suffix}, N = 1, 2, … in ASCII digits without a "
+                         "leading zero)")
+
+
+def scan_frame_files(root: Path) -> tuple[dict[int, dict[str, Path]], list[Problem]]:
+    """Every frame's files by role, and a problem for every other entry of the frame folders."""
+    found: dict[int, dict[str, Path]] = {}
+    strays: list[tuple[Path, str, str]] = []
+    for role, folder, suffix in FRAME_FILES:
+        directory = Path(root) / folder
+        if not directory.is_dir():
+            continue
+        for name in sorted(os.listdir(directory)):
+            stem = name[: -len(suffix)] if name.endswith(suffix) else name
+            path = directory / name
+            if name.endswith(suffix) and _FRAME_STEM.fullmatch(stem) and path.is_file():
+                found.setdefault(int(stem), {})[role] = path
+            else:
+                strays.append((path, stem, suffix))
+    problems = [_stray_problem(path, stem, suffix, found) for path, stem, suffix in strays]
+    return found, problems
+
+
+def scan_split(root: Path, split: str = "train", split_file: Path | None = None) -> Listing:
+    """The complete frames of ``split`` (or of ``split_file``), and the problems of the tree: stray
+    files, and frames of the split that lack one of their files (a frame exists when any of its
+    files does: PNGs without meta are reported, not silently dropped)."""
     root = check_root(root)
-    present = sorted(int(p.stem) for p in (root / "meta").glob("*.json") if p.stem.isdigit())
+    found, problems = scan_frame_files(root)
     if split_file is not None:
         wanted = read_split_file(split_file)
-        missing = sorted(set(wanted) - set(present))
-        if missing:
-            raise CurateError(split_file, f"frame {missing[0]} is listed but {root}/meta/{missing[0]}.json does not exist")
-        return wanted
-    if split not in DEFAULT_SPLITS:
+        absent = [n for n in wanted if n not in found]
+        if absent:
+            raise CurateError(split_file, f"frame {absent[0]} is listed but {root}/meta/{absent[0]}.json does not exist")
+    elif split in DEFAULT_SPLITS:
+        wanted = [n for n in sorted(found) if n in DEFAULT_SPLITS[split]]
+    else:
         raise CurateError(None, f"unknown split {split!r} (expected one of {', '.join(DEFAULT_SPLITS)})")
-    frames = DEFAULT_SPLITS[split]
-    return [n for n in present if n in frames]
+    frames = []
+    for n in wanted:
+        files = found[n]
+        lacking = [role for role in REQUIRED_ROLES if role not in files]
+        if lacking:
+            paths = frame_paths(root, n)
+            have = " and ".join(str(files[r].relative_to(root)) for r in REQUIRED_ROLES if r in files)
+            problems.append(Problem(paths[lacking[0]], f"missing: frame {n} has {have} but not this file", n))
+            continue
+        frames.append(FrameRef(n, n, files["meta"], tuple(files[r] for r, _, _ in FRAME_FILES if r in files)))
+    return Listing(frames, problems)
 
 
-def frame_refs(root: Path, split: str = "train", split_file: Path | None = None) -> list[FrameRef]:
-    """The frames of a split for the converter: key and image id are the frame number."""
-    root = Path(root)
-    return [FrameRef(key=n, image_id=n, path=root / f"meta/{n}.json") for n in frame_numbers(root, split, split_file)]
+def frame_numbers(root: Path, split: str = "train", split_file: Path | None = None) -> list[int]:
+    """Sorted numbers of the complete frames of ``split`` (or of ``split_file``) under ``root``."""
+    return [ref.key for ref in scan_split(root, split, split_file).frames]
 
 
 def decode_instance_png(bgr: np.ndarray) -> np.ndarray:
@@ -158,43 +227,46 @@ def encode_instance_png(ids: np.ndarray) -> np.ndarray:
 
 
 def _float(path: Path, where: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CurateError(path, f"{where} is {value!r}, expected a number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CurateError(path, f"{where} is {value!r}, expected a finite number", "bad_meta_value")
     return float(value)
+
+
+def _fraction(path: Path, where: str, value) -> float:
+    value = _float(path, where, value)
+    if not 0.0 <= value <= 1.0:
+        raise CurateError(path, f"{where} is {value!r}, outside 0..1", "bad_meta_value")
+    return value
 
 
 def parse_meta(path: Path, raw) -> FrameMeta:
     """Typed metadata with int instance ids; a missing key or unknown class id names the file."""
     if not isinstance(raw, dict):
-        raise CurateError(path, "meta is not a JSON object")
+        raise CurateError(path, "meta is not a JSON object", "bad_meta_value")
     for key in ("camera", "instance", "scene"):
         if key not in raw:
-            raise CurateError(path, f"meta has no {key!r} key")
+            raise CurateError(path, f"meta has no {key!r} key", "bad_meta_value")
     inst = raw["instance"]
     for key in _INSTANCE_META_KEYS:
         if not isinstance(inst.get(key), dict):
-            raise CurateError(path, f"meta instance.{key} missing or not an object")
+            raise CurateError(path, f"meta instance.{key} missing or not an object", "bad_meta_value")
     boxes, occluded, truncated, boxes3d = inst["bbox2d"], inst["occluded"], inst["truncated"], inst["bbox3d"]
     instances: dict[int, InstanceMeta] = {}
     for key, class_id in inst["class"].items():
-        if not key.isdigit():
-            raise CurateError(path, f"instance id {key!r} is not a decimal integer")
+        if not _DECIMAL.fullmatch(key):
+            raise CurateError(path, f"instance id {key!r} is not a decimal integer", "bad_meta_value")
         iid = int(key)
         if isinstance(class_id, bool) or not isinstance(class_id, int) or class_id not in VALID_LABEL_IDS:
-            raise CurateError(path, f"instance {iid} has unknown class id {class_id!r}")
+            raise CurateError(path, f"instance {iid} has unknown class id {class_id!r}", "bad_meta_value")
         box = boxes.get(key)
         bbox2d = None
         if box is not None:
             bbox2d = tuple(map(box.get, _BBOX2D_KEYS))
             # JSON numbers with a fraction are already floats: check and convert only the others
-            if tuple(map(type, bbox2d)) != _SIX_FLOATS:
+            if tuple(map(type, bbox2d)) != _SIX_FLOATS or not all(map(math.isfinite, bbox2d)):
                 bbox2d = tuple(_float(path, f"instance.bbox2d[{key}].{k}", v) for k, v in zip(_BBOX2D_KEYS, bbox2d))
-        occ = occluded.get(key, 0.0)
-        if type(occ) is not float:
-            occ = _float(path, f"instance.occluded[{key}]", occ)
-        trunc = truncated.get(key, 0.0)
-        if type(trunc) is not float:
-            trunc = _float(path, f"instance.truncated[{key}]", trunc)
+        occ = _fraction(path, f"instance.occluded[{key}]", occluded.get(key, 0.0))
+        trunc = _fraction(path, f"instance.truncated[{key}]", truncated.get(key, 0.0))
         instances[iid] = InstanceMeta(id=iid, class_id=class_id, bbox2d=bbox2d, occluded=occ, truncated=trunc,
                                       bbox3d=boxes3d.get(key))
     return FrameMeta(camera=raw["camera"], instances=instances, scene=raw["scene"])
@@ -207,20 +279,21 @@ def read_meta(path: Path) -> FrameMeta:
 def read_class_map(path: Path) -> np.ndarray:
     class_map = read_png(path)
     if class_map.ndim != 2 or class_map.dtype != np.uint8:
-        raise CurateError(path, f"class map must be single-channel 8-bit, got {class_map.dtype} {class_map.shape}")
+        raise CurateError(path, f"class map must be single-channel 8-bit, got {class_map.dtype} {class_map.shape}",
+                          "bit_depth")
     if _CONTIGUOUS_LABELS and int(class_map.max(initial=0)) <= _MAX_LABEL_ID:
         return class_map  # every value 0..max is a label id: no need to count them
     counts = np.bincount(class_map.ravel(), minlength=256)
     unknown = sorted(set(np.flatnonzero(counts).tolist()) - VALID_LABEL_IDS)
     if unknown:
-        raise CurateError(path, f"unknown class id {unknown[0]} in class map")
+        raise CurateError(path, f"unknown class id {unknown[0]} in class map", "unknown_label_id")
     return class_map
 
 
 def read_instance_map(path: Path) -> np.ndarray:
     bgr = read_png(path)
     if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
-        raise CurateError(path, f"instance map must be 3-channel 8-bit RGB, got {bgr.dtype} {bgr.shape}")
+        raise CurateError(path, f"instance map must be 3-channel 8-bit RGB, got {bgr.dtype} {bgr.shape}", "bit_depth")
     return decode_instance_png(bgr)
 
 
@@ -228,7 +301,7 @@ def check_instance_ids(meta_path: Path, png_name: str, ids: np.ndarray, meta: Fr
     """Every non-zero id of the instance PNG must have a meta entry (``ids``: the PNG's unique ids)."""
     unknown = set(np.asarray(ids).tolist()).difference(meta.instances, (0,))
     if unknown:
-        raise CurateError(meta_path, f"instance id {int(min(unknown))} of {png_name} has no entry in meta")
+        raise CurateError(meta_path, f"instance id {int(min(unknown))} of {png_name} has no entry in meta", "id_not_in_meta")
 
 
 def load_frame(root: Path, n: int, check_ids: bool = True) -> SynscapesFrame:
@@ -245,7 +318,7 @@ def load_frame(root: Path, n: int, check_ids: bool = True) -> SynscapesFrame:
         raise CurateError(
             paths["instance"],
             f"size {instance_map.shape[1]}x{instance_map.shape[0]} differs from class map "
-            f"{class_map.shape[1]}x{class_map.shape[0]}",
+            f"{class_map.shape[1]}x{class_map.shape[0]}", "size_mismatch",
         )
     if check_ids:
         check_instance_ids(paths["meta"], paths["instance"].name, np.unique(instance_map), meta)
@@ -321,18 +394,62 @@ def convert_frame_data(
         ann["depth"] = m.bbox2d[4] if m and m.bbox2d else None
         annotations.append(ann)
     counts.update(summary_counts(annotations))
+    findings = instance_findings(runs, frame.meta)
+    if not annotations:
+        findings.append(finding("empty_frame"))
+    disagreements: dict[str, int] = {}
+    for f in findings:
+        if f["kind"] == "class_disagreement":
+            disagreements[f["detail"]] = disagreements.get(f["detail"], 0) + 1
+    counts["class_disagreements"] = disagreements
 
     gtfine = None
     if with_gtfine:
         try:
             values = hz.gtfine_values(state)
         except ValueError as err:
-            raise CurateError(meta_path, str(err)) from None
+            raise CurateError(meta_path, str(err), "too_many_instances") from None
         gt_runs = merge_runs(runs, values)
         instance_ids = expand_runs(gt_runs, gt_runs.values[0], np.uint16)
-        gtfine = (instance_ids, frame.class_map)
+        # labelIds must agree with instanceIds: an instance's pixels carry its class even where the
+        # class map says another (counted above as class_disagreement); elsewhere the class map.
+        labels = np.where(values >= INSTANCE_ID_OFFSET, values // INSTANCE_ID_OFFSET, state.class_ids)
+        label_ids = None
+        if not np.array_equal(labels, state.class_ids):
+            label_runs = merge_runs(runs, labels)
+            label_ids = expand_runs(label_runs, label_runs.values[0], np.uint8)
+            counts["gtfine_labels_from_instances"] = 1
+        gtfine = (instance_ids, label_ids)
     image = image_record(frame.frame, f"img/rgb/{frame.frame}.png", width, height, frame.frame, NAME, split)
-    return FrameResult(image, annotations, counts, gtfine)
+    return FrameResult(image, annotations, counts, gtfine, findings)
+
+
+def instance_findings(runs, meta: FrameMeta) -> list[dict]:
+    """Notes on the frame's instances as the meta and the class map describe them (one pass over
+    the distinct (instance, class) pairs of the runs): pixel classes that disagree with the meta
+    class, two-wheelers labelled rider/person, persons with rider pixels, instances spanning several
+    classes, meta instances without pixels."""
+    ids, classes = runs.values[0].astype(np.int64), runs.values[1].astype(np.int64)
+    pairs = np.unique((ids << 8 | classes)[ids != 0])
+    pixel_classes: dict[int, set[int]] = {}
+    for value in pairs.tolist():
+        pixel_classes.setdefault(value >> 8, set()).add(value & 0xFF)
+    found = []
+    for iid, cls in sorted(pixel_classes.items()):
+        meta_class = meta.instances[iid].class_id
+        expected = {meta_class, hz.RIDER} if meta_class in hz.TWO_WHEELERS else {meta_class}
+        for other in sorted(cls - expected):
+            found.append(finding("class_disagreement", iid,
+                                 f"{ID_TO_LABEL[meta_class].name}/{ID_TO_LABEL[other].name}"))
+        if meta_class in (hz.RIDER, _PERSON) and cls & set(hz.TWO_WHEELERS):
+            found.append(finding("two_wheeler_meta_rider_or_person", iid, f"meta {ID_TO_LABEL[meta_class].name}"))
+        if meta_class == _PERSON and hz.RIDER in cls:
+            found.append(finding("person_with_rider_pixels", iid))
+        if len(cls - ({hz.RIDER} if meta_class in hz.TWO_WHEELERS else set())) > 1:
+            found.append(finding("mixed_class_instance", iid, ", ".join(ID_TO_LABEL[c].name for c in sorted(cls))))
+    for iid in sorted(set(meta.instances) - set(pixel_classes)):
+        found.append(finding("meta_instance_without_pixels", iid))
+    return found
 
 
 # --- Cityscapes-style ground truth (--gtfine) ----------------------------------------------------
@@ -357,16 +474,20 @@ def gtfine_paths(out: Path, split: str, frame: int) -> dict[str, Path]:
     }
 
 
-def write_gtfine_frame(out: Path, split: str, frame: int, instance_ids: np.ndarray, class_png: Path,
-                       rgb_path: Path, copy_images: bool = False) -> None:
-    """Write one frame's Cityscapes-style files (labelIds is a byte copy of the class PNG)."""
+def write_gtfine_frame(out: Path, split: str, frame: int, instance_ids: np.ndarray, label_ids: np.ndarray | None,
+                       class_png: Path, rgb_path: Path, copy_images: bool = False) -> None:
+    """Write one frame's Cityscapes-style files (labelIds: a byte copy of the class PNG, or
+    ``label_ids`` where instances and class map disagree)."""
     paths = gtfine_paths(out, split, frame)
     height, width = instance_ids.shape
     if not Path(rgb_path).is_file():
         raise CurateError(rgb_path, "file not found (needed for the leftImg8bit link)")
     link_or_copy(rgb_path, paths["image"], copy_images)
     write_png_atomic(paths["instanceIds"], instance_ids.astype(np.uint16, copy=False))
-    write_bytes_atomic(paths["labelIds"], Path(class_png).read_bytes())
+    if label_ids is None:
+        write_bytes_atomic(paths["labelIds"], Path(class_png).read_bytes())
+    else:
+        write_png_atomic(paths["labelIds"], label_ids)
     write_json_atomic(paths["polygons"], {
         "imgHeight": height,
         "imgWidth": width,
@@ -382,18 +503,25 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     """Read, harmonize and (with ``--gtfine``) write one frame. Raises CurateError on bad input."""
     paths = frame_paths(settings.root, ref.key)
     data = load_frame(settings.root, ref.key, check_ids=False)
+    height, width = data.class_map.shape
+    has_image = paths["rgb"].is_file()
+    if has_image and image_size(paths["rgb"]) != (width, height):
+        w, h = image_size(paths["rgb"])
+        raise CurateError(paths["rgb"], f"image size {w}x{h} differs from its label maps {width}x{height}",
+                          "size_mismatch")
     result = convert_frame_data(data, settings.split, settings.rules, settings.gtfine, paths["meta"])
     if settings.gtfine:
-        write_gtfine_frame(settings.out, settings.split, ref.key, result.gtfine[0], paths["class"], paths["rgb"],
+        write_gtfine_frame(settings.out, settings.split, ref.key, *result.gtfine, paths["class"], paths["rgb"],
                            settings.copy_images)
         result.gtfine = None
-    result.counts["images_missing"] = int(not paths["rgb"].is_file())
+    result.counts["images_missing"] = int(not has_image)
+    result.digest = content_digest(paths["class"], paths["instance"])
     return result
 
 
 SOURCE = Source(
     name=NAME, title="Synscapes", kind="synthetic", splits=tuple(DEFAULT_SPLITS), frame_key_type=int,
-    colour="tab:orange", check_root=check_root, list_frames=frame_refs, convert_frame=convert_frame,
+    colour="tab:orange", check_root=check_root, list_frames=scan_split, convert_frame=convert_frame,
     rules=hz.DEFAULT_RULES, rules_switchable=True, writes_gtfine=True,
     cityscapes_gt="output", cityscapes_stem=cityscapes_stem,
     root_help="Synscapes root (holding img/ and meta/).",
