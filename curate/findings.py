@@ -1,10 +1,12 @@
 """What ``curate check`` reports and ``curate convert`` counts: the kinds of findings in a data set.
 
 A finding is something about a frame or file that a user should know before training on it.
-*Errors* make a frame unusable: ``curate convert`` stops with one line (or, with ``--on-error
-skip``, records the frame as skipped); ``curate check`` lists them. *Notes* leave the frame
-usable but say it is not what the format promises; both commands count them, so no convert run
-hides what check would show. The meanings below are printed by ``curate check`` and listed in the
+*Errors* make a frame unusable: ``curate convert`` stops with one line (or, with
+``--on-error skip``, records the frame as skipped); ``curate check`` lists them. *Notes* leave
+the frame usable but say it is not what the format promises; *info* is what the format allows
+but a user may want to know (Synscapes' fully occluded meta instances). Both commands count all
+three, so no convert run hides what check would show; ``curate check`` exits 1 on errors and
+notes. The meanings below are printed by ``curate check`` and listed in the
 README ("curate check").
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ERROR, NOTE = "error", "note"
+ERROR, NOTE, INFO = "error", "note", "info"
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ KINDS: dict[str, Kind] = {
     "bad_meta_value": Kind(ERROR, "a meta value that is missing, of the wrong type, NaN/Infinity or out of range"),
     "too_many_instances": Kind(ERROR, "more instances in one frame than its ids can encode"),
     # --- notes: the frame converts, but is not what the format promises
-    "meta_instance_without_pixels": Kind(NOTE, "a meta instance with no visible pixel (fully occluded or out of "
+    "meta_instance_without_pixels": Kind(INFO, "a meta instance with no visible pixel (fully occluded or out of "
                                                "view; the invisible rule drops it)"),
     "class_disagreement": Kind(NOTE, "an instance's pixels carry a class other than its meta class (a two-wheeler's "
                                      "rider pixels excepted); counted per (meta class, pixel class)"),
@@ -96,6 +98,6 @@ def merge_findings(total: dict, other: dict, examples: int = EXAMPLES) -> dict:
 
 
 def sorted_findings(total: dict) -> dict:
-    """Errors first, then notes, each in catalogue order."""
-    order = list(KINDS)
-    return {k: total[k] for k in sorted(total, key=lambda k: (KINDS[k].severity != ERROR, order.index(k)))}
+    """Errors first, then notes, then info, each in catalogue order."""
+    order, rank = list(KINDS), {ERROR: 0, NOTE: 1, INFO: 2}
+    return {k: total[k] for k in sorted(total, key=lambda k: (rank[KINDS[k].severity], order.index(k)))}

@@ -55,9 +55,23 @@ def _print_result(result) -> None:
     frames = report["frames"]
     line = (f"{frames['converted']} frames, {report['annotations']} annotations → {result.coco_path}"
             f" ({report['timings']['frames_per_s']} frames/s)")
-    if frames["skipped"]:
-        line += f"; {frames['skipped']} frames skipped (see {result.report_path.name})"
+    skipped = frames["skipped"] + len(report["skipped_files"])
+    if skipped:
+        line += f"; {skipped} frames or files skipped (see {result.report_path.name})"
     typer.echo(line)
+
+
+def _print_warnings(result) -> None:
+    from curate.findings import INFO, KINDS
+
+    report = result.report
+    # what curate check would call a finding: one warning line per kind, naming its first file
+    for kind, slot in report["findings"].items():
+        if KINDS[kind].severity != INFO:
+            first = slot["examples"][0] if slot["examples"] else {}
+            where = first.get("file", result.report_path)
+            typer.echo(f"warning: {where}: {kind} in {slot['count']} cases ({KINDS[kind].meaning}; "
+                       f"see {result.report_path.name}, or run curate check)", err=True)
 
 
 def _convert_splits(source: str, root: Path, out: Path, splits: tuple[str, ...], quiet: bool, **options) -> None:
@@ -68,6 +82,7 @@ def _convert_splits(source: str, root: Path, out: Path, splits: tuple[str, ...],
         result = convert(source, root, out, split=name, progress=False if quiet else None, **options)
         if not quiet:
             _print_result(result)
+        _print_warnings(result)  # on stderr, also with --quiet
 
 
 def _command_for(source):

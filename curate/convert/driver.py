@@ -24,11 +24,12 @@ import json
 import os
 import shutil
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,13 @@ class ConvertJob:
 
 @dataclass(frozen=True)
 class ShardSpec:
-    """One task: a run of consecutive frames of the sorted split."""
+    """One task: a run of consecutive frames of the sorted split. ``parent_pid``: the converting
+    process, when the shard runs in a worker process of this machine (the worker exits if it dies)."""
 
     job: ConvertJob
     index: int
     frames: tuple[FrameRef, ...]
+    parent_pid: int | None = None
 
     @property
     def path(self) -> Path:
@@ -129,6 +132,7 @@ def convert_frame(job: ConvertJob, frame: FrameRef) -> FrameResult:
 def run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None = None) -> dict:
     """Convert a shard's frames and write the shard file. Returns a small summary; with
     ``on_error="fail"`` a bad frame ends the shard with ``{"error": [path, problem]}``."""
+    _exit_with_parent(spec.parent_pid)
     # Parallelism comes from worker processes: OpenCV's own thread pool only adds hand-offs.
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
@@ -136,6 +140,25 @@ def run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None = None) -> 
         return _run_shard(spec, on_frame)
     finally:
         cv2.setNumThreads(threads)
+
+
+_watched_parent: int | None = None
+
+
+def _exit_with_parent(parent_pid: int | None) -> None:
+    """In a worker process: exit within half a second of the converting process's death (a killed
+    ``curate convert`` leaves no worker behind to finish its shard for nobody)."""
+    global _watched_parent
+    if parent_pid is None or parent_pid == os.getpid() or _watched_parent == parent_pid:
+        return
+    _watched_parent = parent_pid
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)  # reparented: the parent is gone
+
+    threading.Thread(target=watch, name="synmix-parent-watch", daemon=True).start()
 
 
 def _run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None) -> dict:
@@ -155,7 +178,7 @@ def _run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None) -> dict:
             annotations.extend(result.annotations)
             add_counts(counts, result.counts)
             add_findings(findings, frame.key, frame.path, result.findings)
-            digests.append([frame.key, result.digest])
+            digests.append([frame.key, str(frame.path), result.digest])
         if on_frame is not None:
             on_frame(1)
     seconds = time.perf_counter() - started
@@ -294,16 +317,15 @@ def merge_shards(specs: list[ShardSpec], coco_path: Path) -> dict:
             coco.add_annotations(data["annotations"])
             add_counts(counts, data["counts"])
             merge_findings(findings, data["findings"])
-            for key, digest in data["digests"]:
+            for key, path, digest in data["digests"]:
                 if digest in first_of_digest:
-                    duplicates.append(finding("duplicate_frames", detail=f"same label files as frame "
-                                                                         f"{first_of_digest[digest]}") | {"frame": key})
+                    duplicates.append((key, path, first_of_digest[digest]))
                 else:
                     first_of_digest[digest] = key
             skipped.extend(data["skipped"])
             seconds += data["seconds"]
-    for dup in duplicates:
-        add_findings(findings, dup.pop("frame"), None, [dup])
+    for key, path, same in duplicates:
+        add_findings(findings, key, path, [finding("duplicate_frames", detail=f"same label files as frame {same}")])
     return {"counts": counts, "findings": sorted_findings(findings), "skipped": skipped, "images": len(coco.images),
             "annotations": coco.annotations, "frame_seconds": seconds}
 
@@ -353,7 +375,7 @@ def convert(
     if listing.problems and on_error == "fail":
         first = listing.problems[0]
         more = f" (and {len(listing.problems) - 1} more problems; curate check lists them)" if len(listing.problems) > 1 else ""
-        raise CurateError(first.path, first.problem + more, "stray_file")
+        raise CurateError(first.path, first.problem + more, first.kind)
     frames = listing.frames
     if not frames:
         raise CurateError(root, f"no {source} frames in split {split!r}")
@@ -380,6 +402,8 @@ def _convert_locked(job: ConvertJob, listing: Listing, split_file, workers: int,
     done_frames = sum(len(s.frames) for s in specs) - sum(len(s.frames) for s in todo)
     runner = open_backend(backend, workers, scheduler, shared_dirs=(root, job.shard_dir),
                           writable_dirs=(out, job.shard_dir))
+    if runner.name == "joblib" and not runner.in_process:
+        todo = [replace(s, parent_pid=os.getpid()) for s in todo]
     with runner, tqdm(total=len(frames), initial=done_frames, unit="frame", desc=f"convert {job.name}",
                       disable=(None if progress is None else not progress), dynamic_ncols=True) as bar:
         # in this process the bar moves per frame; from other processes, per finished shard
@@ -399,7 +423,8 @@ def _convert_locked(job: ConvertJob, listing: Listing, split_file, workers: int,
 
     coco_path = out / f"{job.name}.json"
     merged = merge_shards(specs, coco_path)
-    merged["skipped_files"] = [{"path": str(p.path), "problem": p.problem, "frame": p.frame} for p in listing.problems]
+    merged["skipped_files"] = [{"path": str(p.path), "problem": p.problem, "frame": p.frame, "kind": p.kind}
+                               for p in listing.problems]
     report = report_for(job, frames, merged, split_file=split_file, workers=runner.workers,
                         backend={"backend": runner.name, "scheduler": runner.scheduler}, shard_size=shard_size,
                         shards=len(specs), reused=reused,

@@ -39,6 +39,7 @@ class Problem:
     path: Path
     problem: str
     frame: FrameKey | None = None
+    kind: str = "stray_file"  # curate.findings.KINDS
 
 
 @dataclass

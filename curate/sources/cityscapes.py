@@ -101,9 +101,11 @@ def scan_split(root: Path, split: str, split_file: Path | None = None) -> Listin
         if not match:
             problems.append(Problem(path, "file name is not {city}_{seq:06}_{frame:06}" + INSTANCE_SUFFIX))
         elif match["city"] != city:
-            problems.append(Problem(path, f"city prefix {match['city']!r} differs from its folder {city!r}", name))
+            problems.append(Problem(path, f"city prefix {match['city']!r} differs from its folder {city!r}", name,
+                                    "city_mismatch"))
         elif name in found:
-            problems.append(Problem(path, f"frame {name} appears twice (also {found[name]})", name))
+            problems.append(Problem(path, f"frame {name} appears twice (also {found[name]})", name,
+                                    "duplicate_frame_key"))
         else:
             found[name] = path
     frames = []

@@ -197,7 +197,8 @@ def scan_split(root: Path, split: str = "train", split_file: Path | None = None)
         if lacking:
             paths = frame_paths(root, n)
             have = " and ".join(str(files[r].relative_to(root)) for r in REQUIRED_ROLES if r in files)
-            problems.append(Problem(paths[lacking[0]], f"missing: frame {n} has {have} but not this file", n))
+            problems.append(Problem(paths[lacking[0]], f"missing: frame {n} has {have} but not this file", n,
+                                    "missing_file"))
             continue
         frames.append(FrameRef(n, n, files["meta"], tuple(files[r] for r, _, _ in FRAME_FILES if r in files)))
     return Listing(frames, problems)
