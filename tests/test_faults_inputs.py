@@ -407,3 +407,13 @@ def test_check_clean_findings_and_unreadable(trees, tmp_path):
     assert converted["findings"]["duplicate_frames"]["count"] == report["findings"]["duplicate_frames"]["count"]
     assert {s["kind"] for s in converted["skipped_frames"] + converted["skipped_files"]} == {"stray_file",
                                                                                              "size_mismatch"}
+
+
+def test_readme_lists_every_kind_of_finding():
+    from curate.findings import KINDS
+
+    readme = (REPO / "README.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): (line.split("|")[2].strip(), line.split("|")[3].strip())
+            for line in readme.splitlines() if line.startswith("| `") and line.count("|") == 4}
+    assert {k: (v.severity, v.meaning) for k, v in KINDS.items()} == {k: rows[k] for k in KINDS if k in rows}
+    assert set(KINDS) <= set(rows)
