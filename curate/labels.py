@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 
 class Label(NamedTuple):
     name: str
@@ -87,6 +89,14 @@ IGNORED_INSTANCE_CLASSES: tuple[Label, ...] = tuple(
 CLASS_NAMES: tuple[str, ...] = tuple(label.name for label in INSTANCE_CLASSES)
 COCO_ID_BY_LABEL_ID: dict[int, int] = {label.id: i + 1 for i, label in enumerate(INSTANCE_CLASSES)}
 LABEL_ID_BY_COCO_ID: dict[int, int] = {coco: lid for lid, coco in COCO_ID_BY_LABEL_ID.items()}
+
+
+#: trainId of every label id 0..255 as a lookup table (255, "ignore", for ids without one).
+TRAIN_ID_OF_LABEL_ID: np.ndarray = np.full(256, 255, dtype=np.uint8)
+for _label in LABELS:
+    if 0 <= _label.id and 0 <= _label.trainId < 255:
+        TRAIN_ID_OF_LABEL_ID[_label.id] = _label.trainId
+del _label
 
 
 def coco_categories() -> list[dict]:

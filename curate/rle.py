@@ -326,8 +326,15 @@ def encode_instances(runs: Runs, ids: np.ndarray | None = None, keep: np.ndarray
     strings = compress_counts(counts, group_count_starts, h, w)
 
     areas = np.add.reduceat(lengths, group_first)
-    # bbox: the extreme columns and rows the runs touch; a run crossing a column boundary covers
-    # the bottom of one column and the top of the next, so every row.
+    bboxes = _group_boxes(starts, ends, group_first, group_last, h)
+    return InstanceMasks(ids[group_first], strings, areas.astype(np.int64), bboxes, h, w)
+
+
+def _group_boxes(starts: np.ndarray, ends: np.ndarray, group_first: np.ndarray, group_last: np.ndarray,
+                 h: int) -> np.ndarray:
+    """XYWH box of each group of runs (runs sorted by group, each group's runs in pixel order)."""
+    # the extreme columns and rows the runs touch; a run crossing a column boundary covers the
+    # bottom of one column and the top of the next, so every row.
     last = ends - 1
     col_start, row_start = np.divmod(starts, h)
     col_end, row_end = np.divmod(last, h)
@@ -343,7 +350,21 @@ def encode_instances(runs: Runs, ids: np.ndarray | None = None, keep: np.ndarray
     bboxes[:, 1] = y0
     bboxes[:, 2] = x1 - x0 + 1
     bboxes[:, 3] = y1 - y0 + 1
-    return InstanceMasks(ids[group_first], strings, areas.astype(np.int64), bboxes, h, w)
+    return bboxes
+
+
+def value_boxes(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct value of ``runs.values[0]`` (ascending) and its XYWH box (no RLE)."""
+    ids = runs.values[0]
+    order = np.argsort(ids, kind="stable")
+    starts, ids = runs.starts[order], ids[order]
+    ends = starts + runs.lengths[order]
+    first = np.empty(len(ids), dtype=bool)
+    first[:1] = True
+    np.not_equal(ids[1:], ids[:-1], out=first[1:])
+    group_first = np.flatnonzero(first)
+    group_last = np.append(group_first[1:], len(ids)) - 1
+    return ids[group_first], _group_boxes(starts, ends, group_first, group_last, runs.height)
 
 
 def empty_rle(height: int, width: int) -> dict:

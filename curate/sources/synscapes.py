@@ -11,12 +11,14 @@ writes the harmonized Cityscapes-style ground truth (docs/formats/cityscapes.md 
 
     OUT/gtFine/S/synscapes/synscapes_000000_{N:06}_gtFine_instanceIds.png   uint16, label*1000+k
     OUT/gtFine/S/synscapes/synscapes_000000_{N:06}_gtFine_labelIds.png      uint8, the class map
-    OUT/gtFine/S/synscapes/synscapes_000000_{N:06}_gtFine_polygons.json     size only, no objects
+    OUT/gtFine/S/synscapes/synscapes_000000_{N:06}_gtFine_labelTrainIds.png uint8, trainIds (label table)
+    OUT/gtFine/S/synscapes/synscapes_000000_{N:06}_gtFine_polygons.json     outer contours of every region
     OUT/leftImg8bit/S/synscapes/synscapes_000000_{N:06}_leftImg8bit.png     relative link (or copy)
 
-The polygons file exists only because Detectron2's loader asserts that the first frame has one
-even with ``from_json=False``; it holds the frame size and no objects (synmix keeps masks, not
-polygons), so read this ground truth with ``from_json=False``.
+The polygons redraw the maps with cityscapesScripts' own tools (``csCreateTrainIdLabelImgs``
+reproduces labelTrainIds up to boundary pixels): one object per region, outer contours only, the
+largest first so that what lies in a hole is drawn over it. Read masks from the PNGs
+(``from_json=False`` in Detectron2): the polygons are contours of pixels, not the annotators'.
 """
 
 from __future__ import annotations
@@ -42,7 +44,15 @@ from curate.fileio import (
     write_png_atomic,
 )
 from curate.findings import finding
-from curate.labels import COCO_ID_BY_LABEL_ID, ID_TO_LABEL, INSTANCE_ID_OFFSET, LABEL_ID, VALID_LABEL_IDS
+from curate.labels import (
+    COCO_ID_BY_LABEL_ID,
+    GROUP_SUFFIX,
+    ID_TO_LABEL,
+    INSTANCE_ID_OFFSET,
+    LABEL_ID,
+    TRAIN_ID_OF_LABEL_ID,
+    VALID_LABEL_IDS,
+)
 from curate.records import (
     FrameResult,
     annotation,
@@ -52,7 +62,7 @@ from curate.records import (
     mask_fields,
     summary_counts,
 )
-from curate.rle import column_runs, encode_instances, expand_runs, merge_runs
+from curate.rle import column_runs, encode_instances, expand_runs, merge_runs, value_boxes
 from curate.sources.base import ConvertSettings, FrameRef, Listing, Problem, Source
 
 NAME = "synscapes"
@@ -415,12 +425,14 @@ def convert_frame_data(
         # labelIds must agree with instanceIds: an instance's pixels carry its class even where the
         # class map says another (counted above as class_disagreement); elsewhere the class map.
         labels = np.where(values >= INSTANCE_ID_OFFSET, values // INSTANCE_ID_OFFSET, state.class_ids)
-        label_ids = None
-        if not np.array_equal(labels, state.class_ids):
+        from_class_png = np.array_equal(labels, state.class_ids)
+        if from_class_png:
+            label_ids = frame.class_map
+        else:
             label_runs = merge_runs(runs, labels)
             label_ids = expand_runs(label_runs, label_runs.values[0], np.uint8)
             counts["gtfine_labels_from_instances"] = 1
-        gtfine = (instance_ids, label_ids)
+        gtfine = GtFine(instance_ids, label_ids, from_class_png, gtfine_polygons(instance_ids, gt_runs))
     image = image_record(frame.frame, f"img/rgb/{frame.frame}.png", width, height, frame.frame, NAME, split)
     return FrameResult(image, annotations, counts, gtfine, findings)
 
@@ -455,6 +467,40 @@ def instance_findings(runs, meta: FrameMeta) -> list[dict]:
 
 # --- Cityscapes-style ground truth (--gtfine) ----------------------------------------------------
 
+
+@dataclass
+class GtFine:
+    """One frame's harmonized Cityscapes-style ground truth."""
+
+    instance_ids: np.ndarray  # uint16, label*1000+k on instances, the label id elsewhere
+    label_ids: np.ndarray  # uint8, consistent with instance_ids
+    label_ids_are_class_map: bool  # then labelIds is written as a byte copy of the class PNG
+    polygons: list[dict]  # polygons.json objects, drawn in file order
+
+
+def gtfine_polygons(instance_ids: np.ndarray, gt_runs) -> list[dict]:
+    """polygons.json objects that redraw the maps: the outer contours of every region of one
+    instanceIds value (instances by instance, stuff and groups by label; groups as "cargroup" …),
+    ordered by the area each contour encloses, largest first. cityscapesScripts draws objects in
+    file order, later over earlier, so a region inside another's hole is drawn after it (docs/
+    formats/cityscapes.md §5); only boundary pixels can differ from the maps."""
+    values, boxes = value_boxes(gt_runs)
+    drawn = []
+    for value, (x, y, w, h) in zip(values.tolist(), boxes.astype(np.int64).tolist()):
+        label = ID_TO_LABEL[value // INSTANCE_ID_OFFSET if value >= INSTANCE_ID_OFFSET else value]
+        if label.id == 0:
+            continue  # "unlabeled" is the background the tools start from
+        name = label.name + (GROUP_SUFFIX if value < INSTANCE_ID_OFFSET and label.hasInstances else "")
+        crop = np.ascontiguousarray(instance_ids[y:y + h, x:x + w] == value, dtype=np.uint8)
+        contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x, y))
+        for contour in contours:
+            points = contour.reshape(-1, 2).tolist()
+            points += points[-1:] * (3 - len(points))  # a pixel or a line: tools want 3 vertices
+            drawn.append((-cv2.contourArea(contour), value, points[0], {"label": name, "polygon": points}))
+    drawn.sort(key=lambda d: d[:3])
+    return [d[3] for d in drawn]
+
+
 GTFINE_CITY = NAME
 GTFINE_SEQUENCE = 0
 
@@ -470,31 +516,28 @@ def gtfine_paths(out: Path, split: str, frame: int) -> dict[str, Path]:
     return {
         "instanceIds": gt / f"{stem}_gtFine_instanceIds.png",
         "labelIds": gt / f"{stem}_gtFine_labelIds.png",
+        "labelTrainIds": gt / f"{stem}_gtFine_labelTrainIds.png",
         "polygons": gt / f"{stem}_gtFine_polygons.json",
         "image": Path(out) / "leftImg8bit" / split / GTFINE_CITY / f"{stem}_leftImg8bit.png",
     }
 
 
-def write_gtfine_frame(out: Path, split: str, frame: int, instance_ids: np.ndarray, label_ids: np.ndarray | None,
-                       class_png: Path, rgb_path: Path, copy_images: bool = False) -> None:
-    """Write one frame's Cityscapes-style files (labelIds: a byte copy of the class PNG, or
-    ``label_ids`` where instances and class map disagree)."""
+def write_gtfine_frame(out: Path, split: str, frame: int, gt: GtFine, class_png: Path, rgb_path: Path,
+                       copy_images: bool = False) -> None:
+    """Write one frame's Cityscapes-style files (labelIds: a byte copy of the class PNG unless
+    instances and class map disagree; labelTrainIds from the label table; polygons that redraw them)."""
     paths = gtfine_paths(out, split, frame)
-    height, width = instance_ids.shape
+    height, width = gt.instance_ids.shape
     if not Path(rgb_path).is_file():
         raise CurateError(rgb_path, "file not found (needed for the leftImg8bit link)")
     link_or_copy(rgb_path, paths["image"], copy_images)
-    write_png_atomic(paths["instanceIds"], instance_ids.astype(np.uint16, copy=False))
-    if label_ids is None:
+    write_png_atomic(paths["instanceIds"], gt.instance_ids.astype(np.uint16, copy=False))
+    if gt.label_ids_are_class_map:
         write_bytes_atomic(paths["labelIds"], Path(class_png).read_bytes())
     else:
-        write_png_atomic(paths["labelIds"], label_ids)
-    write_json_atomic(paths["polygons"], {
-        "imgHeight": height,
-        "imgWidth": width,
-        "objects": [],
-        "synmix": "no polygons: instances are in the instanceIds PNG (load with from_json=False)",
-    })
+        write_png_atomic(paths["labelIds"], gt.label_ids)
+    write_png_atomic(paths["labelTrainIds"], TRAIN_ID_OF_LABEL_ID[gt.label_ids])
+    write_json_atomic(paths["polygons"], {"imgHeight": height, "imgWidth": width, "objects": gt.polygons})
 
 
 # --- the source ----------------------------------------------------------------------------------
@@ -512,7 +555,7 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
                           "size_mismatch")
     result = convert_frame_data(data, settings.split, settings.rules, settings.gtfine, paths["meta"])
     if settings.gtfine:
-        write_gtfine_frame(settings.out, settings.split, ref.key, *result.gtfine, paths["class"], paths["rgb"],
+        write_gtfine_frame(settings.out, settings.split, ref.key, result.gtfine, paths["class"], paths["rgb"],
                            settings.copy_images)
         result.gtfine = None
     result.counts["images_missing"] = int(not has_image)
