@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from curate import sources
+from curate import __version__, sources
 from curate.coco import (
     CocoColumns,
     coco_files,
@@ -52,19 +54,22 @@ FIGURE_DPI = 110
 _COCO_IDS = np.array([COCO_ID_BY_LABEL_ID[LABEL_ID[name]] for name in CLASS_NAMES])
 _CLASS_INDEX_BY_COCO = np.full(_COCO_IDS.max() + 1, -1, dtype=np.int32)
 _CLASS_INDEX_BY_COCO[_COCO_IDS] = np.arange(len(CLASS_NAMES), dtype=np.int32)
-_CITYSCAPES_ID_BY_COCO = np.zeros(_COCO_IDS.max() + 1, dtype=np.int16)
+_CITYSCAPES_ID_BY_COCO = np.zeros(_COCO_IDS.max() + 1, dtype=np.int8)
 _CITYSCAPES_ID_BY_COCO[_COCO_IDS] = [LABEL_ID[name] for name in CLASS_NAMES]
 
+_LABELS = pa.dictionary(pa.int32(), pa.string())  # pandas reads these columns as categoricals
+#: ``instances.parquet``: one row per annotation (README "curate stats" lists the columns). Integer
+#: columns are written in the narrowest type their values allow (:func:`narrow_integers`).
 INSTANCE_SCHEMA = pa.schema(
     [
-        ("source", pa.string()),
-        ("split", pa.string()),
+        ("source", _LABELS),
+        ("split", _LABELS),
         ("image_id", pa.int64()),
-        ("frame", pa.string()),
+        ("frame", _LABELS),
         ("annotation_id", pa.int64()),
-        ("category_id", pa.int16()),
-        ("class", pa.string()),
-        ("cityscapes_id", pa.int16()),
+        ("category_id", pa.int8()),
+        ("class_name", _LABELS),
+        ("cityscapes_id", pa.int8()),
         ("area_px", pa.int64()),
         ("bbox_x", pa.float64()),
         ("bbox_y", pa.float64()),
@@ -75,12 +80,44 @@ INSTANCE_SCHEMA = pa.schema(
         ("iscrowd", pa.bool_()),
         ("touches_border", pa.bool_()),
         ("source_instance_id", pa.int64()),
-        ("rule", pa.string()),
+        ("rule", _LABELS),
         ("occluded", pa.float64()),
         ("truncated", pa.float64()),
         ("depth", pa.float64()),
     ]
 )
+INSTANCES_SCHEMA_NAME = "synmix.instances"
+INSTANCES_SCHEMA_VERSION = 2
+_INTEGER_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64())
+
+
+def narrow_integers(table: pa.Table) -> pa.Table:
+    """Every integer column in the narrowest signed type that holds its values (deterministic for
+    the same data)."""
+    columns, fields = [], []
+    for column_field, column in zip(table.schema, table.columns):
+        if pa.types.is_integer(column_field.type) and len(column):
+            low, high = pc.min_max(column).values()
+            low, high = low.as_py() or 0, high.as_py() or 0
+            for candidate in _INTEGER_TYPES:
+                info = np.iinfo(candidate.to_pandas_dtype())
+                if info.min <= low and high <= info.max:
+                    break
+            column = column.cast(candidate)
+            column_field = column_field.with_type(candidate)
+        columns.append(column)
+        fields.append(column_field)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def instances_metadata(sizes: list[SplitSizes]) -> dict[bytes, bytes]:
+    """Schema metadata of instances.parquet: what wrote it and from which COCO files."""
+    return {b"synmix": json.dumps({
+        "schema": INSTANCES_SCHEMA_NAME,
+        "schema_version": INSTANCES_SCHEMA_VERSION,
+        "tool_version": __version__,
+        "sources": [{"coco": s.path.name, "source": s.source, "split": s.split, "sha256": s.sha256} for s in sizes],
+    }, separators=(",", ":")).encode()}
 
 
 def bar_disabled(progress: bool | None) -> bool | None:
@@ -89,7 +126,7 @@ def bar_disabled(progress: bool | None) -> bool | None:
 
 
 def _repeat_string(value: str, n: int) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value])).cast(pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value]))
 
 
 def touches_border(bbox: np.ndarray, width: np.ndarray, height: np.ndarray) -> np.ndarray:
@@ -102,18 +139,17 @@ def instance_table(coco: CocoColumns) -> pa.Table:
     """One row per annotation of one COCO file (schema ``INSTANCE_SCHEMA``), built column-wise."""
     n = len(coco)
     category = coco.numpy("category_id")
-    class_names = pa.DictionaryArray.from_arrays(
-        pa.array(_CLASS_INDEX_BY_COCO[category]), pa.array(list(CLASS_NAMES))).cast(pa.string())
+    class_names = pa.DictionaryArray.from_arrays(pa.array(_CLASS_INDEX_BY_COCO[category]), pa.array(list(CLASS_NAMES)))
     width = coco.image_width[coco.ann_image_index]
     height = coco.image_height[coco.ann_image_index]
     columns = {
         "source": _repeat_string(coco.source, n),
         "split": _repeat_string(coco.split, n),
         "image_id": coco.column("image_id"),
-        "frame": coco.image_frame.take(pa.array(coco.ann_image_index)),
+        "frame": coco.image_frame.dictionary_encode().take(pa.array(coco.ann_image_index)),
         "annotation_id": coco.column("id"),
-        "category_id": pa.array(category.astype(np.int16)),
-        "class": class_names,
+        "category_id": pa.array(category.astype(np.int8)),
+        "class_name": class_names,
         "cityscapes_id": pa.array(_CITYSCAPES_ID_BY_COCO[category]),
         "area_px": coco.column("area"),
         "bbox_x": pa.array(coco.bbox[:, 0]),
@@ -125,7 +161,7 @@ def instance_table(coco: CocoColumns) -> pa.Table:
         "iscrowd": pa.array(coco.numpy("iscrowd") != 0),
         "touches_border": pa.array(touches_border(coco.bbox, width, height)),
         "source_instance_id": coco.column("source_instance_id"),
-        "rule": coco.column("rule"),
+        "rule": coco.column("rule").dictionary_encode(),
         "occluded": coco.column("occluded"),
         "truncated": coco.column("truncated"),
         "depth": coco.column("depth"),
@@ -406,7 +442,9 @@ def run_stats(out: Path, figures: bool = True, progress: bool | None = None) -> 
         tables.append(instance_table(coco))
         sizes.append(split_sizes(coco))
         del coco
-    table = pa.concat_tables(tables)
+    # one dictionary per column over all files, integers narrowed, provenance in the schema metadata
+    table = narrow_integers(pa.concat_tables(tables).unify_dictionaries().combine_chunks())
+    table = table.replace_schema_metadata(instances_metadata(sizes))
     parquet = out / "instances.parquet"
     with atomic_path(parquet) as tmp:
         pq.write_table(table, tmp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from coco_factory import make_coco, write_coco, write_dataset
@@ -56,8 +58,8 @@ def test_parquet_has_one_row_per_annotation_with_the_coco_values(stats_out):
             on_edge = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
             assert row["area_px"] == ann["area"] == int(mask.sum())
             assert [row["bbox_x"], row["bbox_y"], row["bbox_w"], row["bbox_h"]] == ann["bbox"]
-            assert row["class"] == CATEGORY_NAME[ann["category_id"]]
-            assert row["cityscapes_id"] == LABEL_ID[row["class"]]
+            assert row["class_name"] == CATEGORY_NAME[ann["category_id"]]
+            assert row["cityscapes_id"] == LABEL_ID[row["class_name"]]
             assert row["iscrowd"] == bool(ann["iscrowd"])
             assert row["touches_border"] == on_edge
             assert row["frame"] == str(image["frame"])
@@ -66,6 +68,36 @@ def test_parquet_has_one_row_per_annotation_with_the_coco_values(stats_out):
             assert row["rule"] == ann["rule"]
             expected += 1
     assert table.num_rows == expected == result.instances
+
+
+def test_parquet_is_typed_documented_and_says_where_it_comes_from(stats_out):
+    import json
+
+    out, _ = stats_out
+    schema = pq.read_schema(out / "instances.parquet")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    documented = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) == 5 and cells[1].startswith("`") and cells[2] in ("category", "integer", "float", "bool"):
+            documented[cells[1].strip("`")] = cells[2]
+    kinds = {}
+    for field in schema:
+        t = field.type
+        kinds[field.name] = ("category" if pa.types.is_dictionary(t) else "integer" if pa.types.is_integer(t)
+                             else "float" if pa.types.is_floating(t) else "bool" if pa.types.is_boolean(t) else str(t))
+    assert documented == kinds  # the README's column table is the file's schema
+    assert not any(name in ("class", "def", "lambda", "from", "import") for name in schema.names)
+    assert schema.field("image_id").type == pa.int16() and schema.field("category_id").type == pa.int8()
+    meta = json.loads(schema.metadata[b"synmix"])
+    assert meta["schema"] == "synmix.instances" and meta["schema_version"] == 2
+    files = {entry["coco"]: entry["sha256"] for entry in meta["sources"]}
+    assert set(files) == {"synscapes_train.json", "synscapes_val.json", "cityscapes_train.json", "cityscapes_val.json"}
+    assert all(files[name] == hashlib.sha256((out / name).read_bytes()).hexdigest() for name in files)
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.read_parquet(out / "instances.parquet")
+    assert str(frame["class_name"].dtype) == "category" and str(frame["source"].dtype) == "category"
+    assert len(frame.query("class_name == 'car'")) == int((frame["category_id"] == 3).sum()) > 0
 
 
 def test_parquet_opens_in_dataframe_libraries(stats_out):
