@@ -167,7 +167,7 @@ PINS: dict[str, str] = {
     'out/gtFine/val/synscapes/synscapes_000000_020002_gtFine_labelIds.png': '5f2c564c9fad75cc8919ccfd51df27db5e0dd2edcb217775f58e514c2bc7ee7b',
     'out/gtFine/val/synscapes/synscapes_000000_020002_gtFine_labelTrainIds.png': 'f61363ae6ad96c368b8d4a1066a505af8fd40e9b1058bfb9951756c7666e60b1',
     'out/gtFine/val/synscapes/synscapes_000000_020002_gtFine_polygons.json': 'f0e688b4d7da77596c4cb9e887b54c127566dda7bdbf174dc7a285a09782e17a',
-    'out/instances.parquet': 'e4e2de5835c1b65b4c75898cd52a7dfce8d0fd5463ecd37552d95d49c9afc2d0',
+    'out/instances.parquet': 'parquet:814fb6ef18ea7fa61952ad1b21380e249d463b65cd872a12e8104c31008011c9',
     'out/stats/summary.csv': 'aa685e99a33e113129205f24bd62199f959cf743ed2907871a8ea0159b1c5588',
     'out/stats/thresholds.json': '2c65c6534899c4a904672d46cc8d1c5fd9b5fd66660787e9093be3fed37308e6',
     'out/synscapes_train.json': '87bab180f2649ddf4b30c21af4db93001ab143832df553ee721ab0f608b6d413',
@@ -183,9 +183,23 @@ def _pinned(rel: str) -> bool:
     return not rel.endswith(UNPINNED_SUFFIXES)
 
 
+def _parquet_digest(path: Path) -> str:
+    """The table's columns, types and values (its metadata records sha256s of path-bearing files)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema.remove_metadata()) as writer:
+        writer.write_table(table.replace_schema_metadata(None))
+    return "parquet:" + hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
 def _digest(path: Path, base: Path) -> str:
     if path.is_symlink():
         return "link:" + os.readlink(path)
+    if path.suffix == ".parquet":
+        return _parquet_digest(path)
     data = path.read_bytes().replace(str(base).encode(), b"<BASE>")
     # Manifests record the sha256 of files that hold absolute paths; those files are pinned themselves.
     data = re.sub(rb'"sha256": ?"[0-9a-f]{64}"', b'"sha256":"<SHA256>"', data)
