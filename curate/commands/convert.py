@@ -63,9 +63,14 @@ def _print_result(result) -> None:
 def _convert_splits(source: str, root: Path, out: Path, splits: tuple[str, ...], quiet: bool, **options) -> None:
     """Convert each split in turn (one COCO file each) and print its summary line."""
     from curate.convert import convert
+    from curate.fileio import check_output_folder, remove_stale_temp_files, writing
 
+    check_output_folder(out, "--out folder")
+    for folder in ("gtFine", "leftImg8bit"):  # temp files of --gtfine writes of a killed run
+        remove_stale_temp_files(Path(out) / folder, recursive=True)
     for name in splits:
-        result = convert(source, root, out, split=name, progress=False if quiet else None, **options)
+        with writing(Path(out) / f"{source}_{name}.json"):  # what Ctrl-C leaves unwritten
+            result = convert(source, root, out, split=name, progress=False if quiet else None, **options)
         if not quiet:
             _print_result(result)
 
