@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +36,15 @@ import pyarrow.json as pj
 
 from curate import sources
 from curate.errors import CurateError
-from curate.fileio import atomic_path
+from curate.fileio import (
+    atomic_path,
+    make_temp,
+    output_error,
+    output_errors,
+    remove_stale_temp_files,
+    strict_json,
+    writing,
+)
 from curate.labels import COCO_ID_BY_LABEL_ID, coco_categories
 
 #: ``OUT/{source}_{split}.json``; ``*.report.json`` and ``mix.coco.json`` do not match.
@@ -325,8 +331,9 @@ def _check_and_index(path, source, split, sha, info, images, annotations, frames
 # --- the writer ----------------------------------------------------------------------------------
 
 
-def _dumps(obj) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+def _dumps(obj, path: Path) -> str:
+    # Strict RFC 8259: a NaN or an infinity is a one-line error naming the file being written.
+    return strict_json(obj, path, separators=(",", ":"))
 
 
 class CocoWriter:
@@ -338,6 +345,9 @@ class CocoWriter:
         with CocoWriter(path, info) as coco:
             coco.add_images(images)
             coco.add_annotations(annotations)
+
+    Any ``OSError`` (full disk, read-only file system, …) is a :class:`CurateError` naming ``path``;
+    no temp or spool file is left behind, whatever ends the block (Ctrl-C included).
     """
 
     def __init__(self, path: Path, info: dict, categories: list[dict] | None = None):
@@ -349,31 +359,61 @@ class CocoWriter:
         self.sha256: str | None = None
         self._spool = None
         self._spool_path: Path | None = None
+        self._writing = None
 
     def __enter__(self) -> CocoWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".annotations.tmp")
-        self._spool_path = Path(name)
-        self._spool = os.fdopen(fd, "w", encoding="utf-8")
+        self._writing = writing(self.path)
+        self._writing.__enter__()
+        try:
+            remove_stale_temp_files(self.path.parent)  # of writes a killed run left here
+            self._spool_path = make_temp(self.path, suffix=".annotations.tmp")
+            with output_errors(self.path):
+                self._spool = open(self._spool_path, "w", encoding="utf-8")
+        except BaseException:
+            self._discard_spool()
+            self._writing.__exit__(None, None, None)
+            raise
         return self
 
     def add_images(self, images: Iterable[dict]) -> None:
-        self.images.extend(_dumps(image) for image in images)
+        self.images.extend(_dumps(image, self.path) for image in images)
 
     def add_annotations(self, annotations: Iterable[dict]) -> None:
         write = self._spool.write
-        for annotation in annotations:
-            write("," if self.annotations else "")
-            write(_dumps(annotation))
-            self.annotations += 1
+        with output_errors(self.path):
+            for annotation in annotations:
+                text = _dumps(annotation, self.path)
+                write("," if self.annotations else "")
+                write(text)
+                self.annotations += 1
+
+    def cancel(self) -> None:
+        """Write nothing after all (e.g. every frame was skipped: no empty file that looks done)."""
+        self.cancelled = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            self._spool.close()
-            if exc_type is None:
+            if exc_type is None and not getattr(self, "cancelled", False):
+                with output_errors(self.path):
+                    self._spool.close()  # flushes: a full disk may show here
                 self._write()
+            elif isinstance(exc, OSError):
+                raise output_error(self.path, exc) from None
         finally:
-            self._spool_path.unlink(missing_ok=True)
+            self._discard_spool()
+            self._writing.__exit__(None, None, None)
+
+    def _discard_spool(self) -> None:
+        if self._spool is not None:
+            try:
+                self._spool.close()
+            except OSError:
+                pass  # the block failed already; its error is the one to show
+        if self._spool_path is not None:
+            try:
+                self._spool_path.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def _write(self) -> None:
         digest = hashlib.sha256()
@@ -384,7 +424,7 @@ class CocoWriter:
                 out.write(data)
 
             head = {"info": self.info, "licenses": [], "categories": self.categories}
-            emit(_dumps(head)[:-1])
+            emit(_dumps(head, self.path)[:-1])
             emit(',"images":[' + ",".join(self.images) + '],"annotations":[')
             with open(self._spool_path, "rb") as spool:
                 for block in iter(lambda: spool.read(1 << 20), b""):

@@ -17,3 +17,9 @@ class CurateError(Exception):
     def __reduce__(self):
         # Picklable with its arguments, so it crosses process and Dask worker boundaries.
         return (type(self), (self.path, self.problem, self.kind))
+
+
+class OutputError(CurateError):
+    """An output that cannot be written (full disk, read-only file system, a folder in the way, …).
+
+    Not a fault of the frame being converted: ``--on-error skip`` must not skip past it."""

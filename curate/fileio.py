@@ -1,19 +1,32 @@
-"""Small file helpers: checked PNG reading and atomic writes (temp name, then rename)."""
+"""Small file helpers: checked PNG reading and atomic writes (temp name, then rename).
+
+Every write goes to a temp file beside its target (``.{name}.{pid}.{random}.tmp``) and is renamed
+onto it only when complete; the temp file is removed on any failure, Ctrl-C included. An ``OSError``
+of a write (full disk, read-only file system, a folder where the file goes, …) becomes a one-line
+:class:`CurateError` naming the output path (:func:`output_error`), never the temp name.
+"""
 
 from __future__ import annotations
 
+import errno
+import functools
+import hashlib
 import json
+import math
 import os
+import re
 import shutil
+import socket
 import tempfile
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from curate.errors import CurateError
+from curate.errors import CurateError, OutputError
 
 
 def read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
@@ -91,28 +104,229 @@ def read_versioned_json(path: Path, schema: str, version: int, what: str, remedy
     data = read_json(path)
     if not isinstance(data, dict) or data.get("schema") != schema:
         raise CurateError(path, f"not a synmix {what} (no \"schema\": \"{schema}\")")
-    if data.get("schema_version") != version:
+    if data.get("schema_version") != version or isinstance(data.get("schema_version"), bool):
         raise CurateError(path, f"{what} schema version {data.get('schema_version')!r}; this synmix reads "
                                 f"{version} ({remedy})")
     return data
 
 
+# --- errors of the output side ------------------------------------------------------------------
+
+#: errno → the plain problem a user reads.
+_PROBLEMS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied (not writable)",
+    errno.EPERM: "operation not permitted",
+    errno.EISDIR: "is a folder, not a file",
+    errno.EFBIG: "file too large for the file system",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.EIO: "input/output error (device failure)",
+    errno.EMFILE: "too many open files",
+    errno.ENOENT: "file or folder not found",
+}
+_ERRNO_IN_TEXT = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
+
+
+def _errno_of(err: OSError) -> int | None:
+    if err.errno is not None:
+        return err.errno
+    match = _ERRNO_IN_TEXT.search(str(err))  # pyarrow: "... Detail: [errno 28] No space left on device"
+    return int(match[1]) if match else None
+
+
+def _first_non_folder(path: Path) -> Path | None:
+    """The first existing ancestor of ``path`` (or ``path`` itself) that is not a folder."""
+    for part in [*reversed(path.parents), path]:
+        if part.exists() and not part.is_dir():
+            return part
+        if not part.exists():
+            return None
+    return None
+
+
+def _read_only(path: Path) -> bool:
+    for part in [path, *path.parents]:
+        if part.exists():
+            try:
+                return bool(os.statvfs(part).f_flag & os.ST_RDONLY)
+            except OSError:
+                return False
+    return False
+
+
+def os_problem(err: OSError) -> str:
+    """The plain problem of an ``OSError`` ("no space left on the device", "read-only file system", …)."""
+    code = _errno_of(err)
+    if code in _PROBLEMS:
+        return _PROBLEMS[code]
+    text = err.strerror or str(err) or type(err).__name__
+    return text[0].lower() + text[1:] if text else "input/output error"
+
+
+def _is_own(name, path: Path) -> bool:
+    """``name`` is ``path`` itself or one of its temp files (or no name at all)."""
+    if name is None:
+        return True
+    name = Path(os.fsdecode(name))
+    return name == path or (name.parent == path.parent and name.name.startswith(f".{path.name}.")
+                            and name.name.endswith(".tmp"))
+
+
+def output_error(path: Path, err: OSError) -> CurateError:
+    """The one-line error of a failed write of ``path``, naming the path really at fault: ``path``
+    (not its temp file), a file standing where a folder of it goes, or another file the write read."""
+    path = Path(path)
+    code = _errno_of(err)
+    if code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        blocker = _first_non_folder(path.parent)
+        if blocker is not None:
+            return OutputError(blocker, "exists and is not a folder")
+        if code == errno.EISDIR and path.is_dir():
+            return OutputError(path, "is a folder, not a file")
+    if code in (errno.EACCES, errno.EPERM) and _read_only(path):
+        return OutputError(path, "read-only file system")
+    others = [name for name in (err.filename, getattr(err, "filename2", None)) if not _is_own(name, path)]
+    if others:  # another file failed inside the write (e.g. the frame copied by --copy-images)
+        return CurateError(os.fsdecode(others[0]), "file not found" if code == errno.ENOENT else os_problem(err))
+    return OutputError(path, os_problem(err))
+
+
+@contextmanager
+def output_errors(path: Path) -> Iterator[None]:
+    """Turn an ``OSError`` of the block into :func:`output_error` for ``path``."""
+    try:
+        yield
+    except OSError as err:
+        raise output_error(path, err) from None
+
+
+def check_output_folder(folder: Path, what: str = "output folder") -> Path:
+    """Refuse, before any work, an output folder that cannot be one: a file stands there or on its
+    way, or the nearest existing folder is not writable (read-only file system, permissions)."""
+    folder = Path(folder)
+    blocker = _first_non_folder(folder)
+    if blocker is not None:
+        raise OutputError(blocker, f"exists and is not a folder (needed as the {what})" if blocker == folder
+                          else f"exists and is not a folder (on the way to the {what} {folder})")
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(existing, "read-only file system" if _read_only(existing)
+                          else "permission denied (not writable)")
+    return folder
+
+
+def check_output_file(path: Path, what: str = "output file") -> Path:
+    """Refuse, before any work, an output file that cannot be written: a folder stands there, or its
+    folder cannot be one (:func:`check_output_folder`)."""
+    path = Path(path)
+    check_output_folder(path.parent, f"folder of the {what}")
+    if path.is_dir():
+        raise OutputError(path, f"is a folder, not a file (needed as the {what})")
+    return path
+
+
+# --- what is being written (named by the Ctrl-C line) ----------------------------------------------
+
+_WRITING = threading.local()
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Mark ``path`` as being written by this thread for the block (see :func:`current_output`)."""
+    stack = _WRITING.__dict__.setdefault("stack", [])
+    stack.append(Path(path))
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def current_output() -> Path | None:
+    """The outermost path this thread is writing, if any: what an interruption leaves unwritten (for
+    ``curate convert`` the COCO file, not the shard or PNG of the moment)."""
+    stack = _WRITING.__dict__.get("stack")
+    return stack[0] if stack else None
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _host_tag() -> str:
+    """Six hex digits of this machine's name: a pid means something on its own machine only (Dask
+    workers on other machines may write into the same shared folder)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def temp_prefix(path: Path, pid: int | None = None) -> str:
+    """Prefix of the temp files of ``path`` written by process ``pid`` (default: this one) of this
+    machine: ``.{name}.{pid}-{host}.`` (what tells a stale one)."""
+    return f".{Path(path).name}.{os.getpid() if pid is None else pid}-{_host_tag()}."
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-([0-9a-f]{6})\.[^.]+(\.annotations)?\.tmp$")
+
+
+def remove_stale_temp_files(folder: Path, recursive: bool = False) -> int:
+    """Remove the temp files that a killed process of this machine left in ``folder`` (those of a
+    live process, or of another machine, are kept). Returns how many were removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    host = _host_tag()
+    removed = 0
+    for tmp in (folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")):
+        match = _TEMP_NAME.match(tmp.name)
+        if match is None or match[2] != host or _alive(int(match[1])):
+            continue
+        with suppress(OSError):
+            tmp.unlink()
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def make_temp(path: Path, suffix: str = ".tmp") -> Path:
+    """An empty temp file beside ``path`` (its folder is created); OSError → :func:`output_error`."""
+    path = Path(path)
+    with output_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=suffix)
+        os.close(fd)
+    return Path(tmp)
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    An ``OSError`` of the block or the rename is a :class:`CurateError` naming ``path``; the temp
+    file is removed whatever happens (Ctrl-C included)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        # mkstemp creates 0600; give the result the permissions a plain open() would have.
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with writing(path):
+        tmp_path = make_temp(path)
+        try:
+            with output_errors(path):
+                yield tmp_path
+                # mkstemp creates 0600; give the result the permissions a plain open() would have.
+                os.chmod(tmp_path, 0o666 & ~_umask())
+                os.replace(tmp_path, path)
+        finally:
+            with suppress(OSError):
+                tmp_path.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -120,9 +334,38 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def strict_json(obj, path: Path, **options) -> str:
+    """``json.dumps`` as RFC 8259 has it: a NaN or an infinity is a :class:`CurateError` naming ``path``."""
+    try:
+        return json.dumps(obj, allow_nan=False, **options)
+    except ValueError as err:
+        if "JSON compliant" not in str(err):
+            raise
+        raise CurateError(path, f"would hold {_non_finite(obj) or 'a NaN or infinite number'}, which JSON has "
+                                "no number for (not written)") from None
+
+
+def _non_finite(obj, where: str = "") -> str | None:
+    """Where the first NaN or infinity in ``obj`` is, e.g. ``NaN at annotations[3].depth``."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        name = "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+        return f"{name} at {where.lstrip('.') or 'the top level'}"
+    if isinstance(obj, dict):
+        items = ((f"{where}.{k}", v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for key, value in items:
+        found = _non_finite(value, key)
+        if found:
+            return found
+    return None
+
+
 def write_json_atomic(path: Path, obj, indent: int | None = None) -> None:
-    """Deterministic JSON (sorted keys are *not* forced: callers build ordered dicts)."""
-    text = json.dumps(obj, indent=indent, separators=(",", ": ") if indent else (",", ":"))
+    """Deterministic, strict JSON (sorted keys are *not* forced: callers build ordered dicts)."""
+    text = strict_json(obj, path, indent=indent, separators=(",", ": ") if indent else (",", ":"))
     write_bytes_atomic(path, (text + "\n").encode())
 
 

@@ -27,7 +27,7 @@ from curate import harmonize as hz
 from curate import sources
 from curate.coco import CocoColumns, coco_path, read_coco_columns, read_image_masks
 from curate.errors import CurateError
-from curate.fileio import read_png, write_png_atomic
+from curate.fileio import check_output_folder, read_png, write_png_atomic
 from curate.labels import ID_TO_LABEL, LABEL_ID_BY_COCO_ID
 from curate.overlay import (
     FILL_ALPHA,
@@ -112,6 +112,7 @@ def check_png_path(path: Path) -> Path:
         raise CurateError(path, "--out must name a .png file")
     if path.is_dir():
         raise CurateError(path, "--out is a folder; name a .png file")
+    check_output_folder(path.parent, "folder of --out")
     return path
 
 

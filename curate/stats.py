@@ -36,7 +36,7 @@ from curate.coco import (
     read_coco_columns,
 )
 from curate.errors import CurateError
-from curate.fileio import atomic_path, write_bytes_atomic, write_png_atomic
+from curate.fileio import atomic_path, check_output_folder, remove_stale_temp_files, write_bytes_atomic, write_png_atomic
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID
 from curate.prune import STUDY_FRACTION, removal_count
 from curate.thresholds import files_entry, thresholds_document, write_thresholds
@@ -436,6 +436,11 @@ def run_stats(out: Path, figures: bool = True, progress: bool | None = None) -> 
     if not files:
         raise CurateError(out, f"no {{source}}_{{split}}.json COCO files of {'/'.join(sources.NAMES)} "
                                "(run curate convert first)")
+    # Before the reading: an output that cannot be written is told at once.
+    check_output_folder(out, "folder of instances.parquet")
+    check_output_folder(out / "stats", "stats folder")
+    for folder in (out, out / "stats"):
+        remove_stale_temp_files(folder)  # of writes a killed run left
     tables, sizes = [], []
     for source, split, path in tqdm(files, desc="reading COCO", disable=bar_disabled(progress), leave=False):
         coco = read_coco_columns(path, source, split)

@@ -77,9 +77,11 @@ def _print_warnings(result) -> None:
 def _convert_splits(source: str, root: Path, out: Path, splits: tuple[str, ...], quiet: bool, **options) -> None:
     """Convert each split in turn (one COCO file each) and print its summary line."""
     from curate.convert import convert
+    from curate.fileio import writing
 
     for name in splits:
-        result = convert(source, root, out, split=name, progress=False if quiet else None, **options)
+        with writing(Path(out) / f"{source}_{name}.json"):  # what Ctrl-C leaves unwritten
+            result = convert(source, root, out, split=name, progress=False if quiet else None, **options)
         if not quiet:
             _print_result(result)
         _print_warnings(result)  # on stderr, also with --quiet

@@ -50,7 +50,9 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary."),
     ) -> None:
         """Write a training manifest and its mixed, pruned COCO file (<name>.coco.json beside it)."""
-        from curate.manifest import ManifestRequest, load_manifest, make_manifests
+        from curate.fileio import check_output_file
+        from curate.manifest import ManifestRequest, load_manifest, make_manifests, mix_coco_path
+        from curate.manifest.plan import plan_mixes
 
         request = ManifestRequest(
             out=out, output=output, real=real, synthetic=synthetic, total=total, real_fraction=real_fraction,
@@ -58,6 +60,9 @@ def register(app: typer.Typer) -> None:
             prune_real=prune_real, seed=seed, real_split=real_split, synthetic_split=synthetic_split,
             eval=eval_sets, real_source=real_source, synthetic_source=synthetic_source,
         )
+        for spec in plan_mixes(request):  # an output that cannot be written is told before any reading
+            check_output_file(mix_coco_path(spec.output), "mix COCO file")
+            check_output_file(spec.output, "manifest")
         written = make_manifests(request, progress=False if quiet else None)
         if quiet:
             return

@@ -38,6 +38,13 @@ def _truth_option(shows: str):
     return typer.Option(None, "--truth", help=f"Also write what each frame shows{shows} as JSON here.")
 
 
+def _progress() -> bool:
+    """The progress bar goes to a terminal only (stderr of a script or a pipe gets the error line alone)."""
+    import sys
+
+    return sys.stderr.isatty()
+
+
 def _finish(result, truth: Path | None) -> None:
     """Write the truth file where asked and print the summary line."""
     if truth is not None:
@@ -64,7 +71,7 @@ def synscapes(
     """Write a Synscapes-layout sample set: rider and two-wheeler as one instance, hidden instances in meta."""
     from curate.sample import parse_size, write_synscapes_sample
 
-    _finish(write_synscapes_sample(out, frames, seed, parse_size(size), val_fraction, workers=workers, progress=True,
+    _finish(write_synscapes_sample(out, frames, seed, parse_size(size), val_fraction, workers=workers, progress=_progress(),
                                    traffic=traffic), truth)
 
 
@@ -97,7 +104,7 @@ def _split_command(name: str, doc: str, out_help: str, frames_default: int, spli
         import curate.sample
 
         writer = getattr(curate.sample, f"write_{name}_sample")
-        _finish(writer(out, frames, split.value, seed, curate.sample.parse_size(size), workers=workers, progress=True,
+        _finish(writer(out, frames, split.value, seed, curate.sample.parse_size(size), workers=workers, progress=_progress(),
                        traffic=traffic), truth)
 
     command.__doc__ = doc

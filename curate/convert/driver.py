@@ -38,8 +38,8 @@ import cv2
 
 from curate import __version__, sources
 from curate.coco import CocoWriter
-from curate.errors import CurateError
-from curate.fileio import write_json_atomic
+from curate.errors import CurateError, OutputError
+from curate.fileio import check_output_folder, remove_stale_temp_files, write_json_atomic
 from curate.findings import add_findings, finding, merge_findings, sorted_findings
 from curate.records import FrameResult, add_counts, sort_counts
 from curate.sources import ConvertSettings, FrameRef, Listing
@@ -169,7 +169,7 @@ def _run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None) -> dict:
         try:
             result = convert_frame(job, frame)
         except CurateError as err:
-            if job.on_error == "fail":
+            if job.on_error == "fail" or isinstance(err, OutputError):  # a full disk is no bad frame
                 return {"index": spec.index, "error": [err.path, err.problem, err.kind]}
             skipped.append({"frame": frame.key, "path": err.path, "problem": err.problem,
                             "kind": err.kind or "unreadable_file"})
@@ -324,6 +324,8 @@ def merge_shards(specs: list[ShardSpec], coco_path: Path) -> dict:
                     first_of_digest[digest] = key
             skipped.extend(data["skipped"])
             seconds += data["seconds"]
+        if not coco.images:
+            coco.cancel()  # every frame skipped: the run fails, and leaves no COCO file
     for key, path, same in duplicates:
         add_findings(findings, key, path, [finding("duplicate_frames", detail=f"same label files as frame {same}")])
     return {"counts": counts, "findings": sorted_findings(findings), "skipped": skipped, "images": len(coco.images),
@@ -370,6 +372,9 @@ def convert(
 
     root = Path(root).resolve()
     out = Path(out).resolve()
+    check_output_folder(out, "--out folder")
+    for folder in ("gtFine", "leftImg8bit"):  # temp files of --gtfine writes of a killed run
+        remove_stale_temp_files(out / folder, recursive=True)
     spec.check_root(root)
     listing = spec.list_frames(root, split, split_file)
     if listing.problems and on_error == "fail":
@@ -430,8 +435,6 @@ def _convert_locked(job: ConvertJob, listing: Listing, split_file, workers: int,
                         shards=len(specs), reused=reused,
                         timings={"convert_s": convert_seconds, "total_s": time.perf_counter() - started})
     report_path = out / f"{job.name}.report.json"
-    if merged["images"] == 0:  # --on-error skip skipped every frame: no COCO file, and no success
-        coco_path.unlink(missing_ok=True)
     write_json_atomic(report_path, report, indent=2)
     _clear_shards(job.shard_dir)
     shards_root = job.shard_dir.parent

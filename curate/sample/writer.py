@@ -44,10 +44,9 @@ def check_traffic(traffic: str) -> str:
 
 
 def check_out(out: Path) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise CurateError(out, "output exists and is not a folder")
-    return out
+    from curate.fileio import check_output_folder
+
+    return check_output_folder(Path(out))
 
 
 def check_frames(frames: int) -> int:
