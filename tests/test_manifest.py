@@ -157,6 +157,19 @@ def test_budget_rule_and_schedule_hint(dataset, tmp_path):
     assert (_json(path)["train"]["real_frames"], _json(path)["train"]["synthetic_frames"]) == (5, 15)
 
 
+def _assert_ground_truth_fingerprints(manifest) -> int:
+    """Each evaluation set records the files the official evaluator will read; returns how many."""
+    total = 0
+    for eval_set in manifest.eval_sets:
+        files = sorted(eval_set.gt_dir.glob("*/*_gtFine_instanceIds.png"))
+        assert eval_set.gt_files["count"] == len(files)
+        assert [line.split(" ")[0] for line in eval_set.gt_files["files"]] == [
+            f.relative_to(eval_set.gt_dir).as_posix() for f in files]
+        assert eval_set.gt_files["bytes"] == sum(f.stat().st_size for f in files)
+        total += len(files)
+    return total
+
+
 def test_manifest_round_trips_and_mix_is_a_valid_coco_file(dataset, tmp_path):
     from pycocotools.coco import COCO
 
@@ -170,6 +183,7 @@ def test_manifest_round_trips_and_mix_is_a_valid_coco_file(dataset, tmp_path):
     by_name = {e.name: e for e in manifest.eval_sets}
     assert by_name["cityscapes_val"].gt_dir == (root / "cityscapes" / "gtFine" / "val").resolve()
     assert by_name["synscapes_val"].gt_dir == out / "gtFine" / "val"
+    _assert_ground_truth_fingerprints(manifest)
     assert manifest.schedule["iterations"] == math.ceil(50 * 20 / 8)
     coco = COCO(str(manifest.train_coco))
     mix = coco.dataset
@@ -245,10 +259,10 @@ def test_load_manifest_rejects_changed_files_and_other_versions(dataset, tmp_pat
     [path] = _make(out, tmp_path / "mix.json", synthetic=4)
     load_manifest(path)
     manifest = _json(path)
-    manifest["schema_version"] = 2
-    (tmp_path / "v2.json").write_text(json.dumps(manifest))
-    with pytest.raises(CurateError, match="schema version 2"):
-        load_manifest(tmp_path / "v2.json")
+    manifest["schema_version"] = 99
+    (tmp_path / "v99.json").write_text(json.dumps(manifest))
+    with pytest.raises(CurateError, match="schema version 99"):
+        load_manifest(tmp_path / "v99.json")
     coco = mix_coco_path(path)
     coco.write_bytes(coco.read_bytes().replace(b'"iscrowd":0', b'"iscrowd":1', 1))
     with pytest.raises(CurateError, match="sha256 differs") as err:
@@ -305,3 +319,4 @@ def test_end_to_end_on_converted_sample_sets(synscapes_sample, cityscapes_sample
     by_name = {e.name: e for e in manifest.eval_sets}
     assert by_name["synscapes_val"].gt_dir == out / "gtFine" / "val"
     assert by_name["cityscapes_val"].gt_dir == (cs_root / "gtFine" / "val").resolve()
+    assert _assert_ground_truth_fingerprints(manifest) == 5  # 2 Synscapes (--gtfine) + 3 Cityscapes val frames

@@ -8,7 +8,17 @@ any worker starts), resolves the schedule, then runs ``train.engine.run`` throug
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import io
+import logging
+import os
+import pickle
+import signal
+import socket
 import sys
+import tempfile
+import traceback
 import warnings
 from pathlib import Path
 
@@ -16,6 +26,13 @@ from pathlib import Path
 # would bury the one-line errors below.
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated", category=UserWarning)
+# and the notices Detectron2's own calls into torch raise on every run
+warnings.filterwarnings("ignore", message=r"The given NumPy array is not writable", category=UserWarning)
+warnings.filterwarnings("ignore", message=r"torch\.meshgrid: in an upcoming release", category=UserWarning)
+# Likewise torch's notices through logging (on every CPU run: "No CUDA runtime is found, using CUDA_HOME";
+# "is_fx_tracing will return true for both ..."): stderr is for the one line that says what failed.
+for _name in ("torch.utils.cpp_extension", "torch.fx._symbolic_trace"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 from curate.errors import CurateError  # noqa: E402
 from curate.schedule import BASELINE_BATCH, BASELINE_LR, BASELINE_MOMENTUM  # noqa: E402
@@ -35,8 +52,23 @@ examples:
 """
 
 
+#: How to get what training needs (README "Installing").
+INSTALL_HINT = 'install torch and Detectron2 with ./install.sh (README "Installing")'
+#: What training and both evaluators import: checked before anything is trained.
+TRAINING_STACK = ("torch", "detectron2", "detectron2.projects.point_rend", "pycocotools.mask",
+                  "cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling")
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C'd command
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one ``error:`` line like every other failure."""
+
+    def error(self, message: str):
+        raise CurateError(None, f"{message} (see python -m train --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m train",
         description="Train Detectron2 PointRend (Mask R-CNN R50-FPN + PointRend mask head) on the training\n"
         "set of a `curate manifest` file, then evaluate it on the manifest's evaluation sets with COCO\n"
@@ -93,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch CPU threads per process (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0; -1: a random one)")
     p.add_argument("--no-verify", action="store_true",
-                   help="skip the sha256 check of the manifest's COCO files")
+                   help="skip the sha256 check of the manifest's COCO files and the fingerprint check of "
+                   "its evaluation ground truth (every image and ground-truth file is still checked)")
     p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
                    help="further Detectron2 config overrides, e.g. --opts SOLVER.CHECKPOINT_PERIOD 2000")
     return p
@@ -102,6 +135,62 @@ def build_parser() -> argparse.ArgumentParser:
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def _first_line(err: BaseException) -> str:
+    """The line of an exception's message a user can act on (a child's traceback ends with it)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    line = lines[-1] if lines[0].startswith(("Traceback", "-- Process")) else lines[0]
+    if len(line) > 160 and ". " in line[40:]:  # a library's paragraph: its first sentence says it
+        line = line[: line.index(". ", 40) + 1]
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _fail_unexpected(err: BaseException) -> int:
+    """An exception nobody foresaw (a bug, a library's own failure): one line that names a file with
+    its traceback, instead of the traceback itself."""
+    fd, name = tempfile.mkstemp(prefix="synmix-train-", suffix=".traceback.txt")
+    with os.fdopen(fd, "w") as f:
+        traceback.print_exception(err, file=f)
+    return _fail(f"{name}: unexpected {type(err).__name__}: {_first_line(err)} (its traceback is in this file)")
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def check_installed() -> None:
+    """torch, Detectron2 (with PointRend) and both evaluators' packages must import."""
+    for module in TRAINING_STACK:
+        try:
+            importlib.import_module(module)
+        except Exception as err:  # ImportError, or a broken build (numpy 2, CUDA libraries, ...)
+            raise CurateError(module, f"cannot be imported ({type(err).__name__}: {_first_line(err)}): "
+                                      f"{INSTALL_HINT}") from None
+
+
+def check_out(out: Path) -> None:
+    """The run folder must be a folder, or creatable in a writable one."""
+    if out.exists() and not out.is_dir():
+        raise CurateError(out, "exists and is not a folder (--out names the run folder)")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CurateError(parent, f"is not a folder, so the run folder {out} cannot be made in it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CurateError(parent, "folder not writable (the run folder --out is written there)")
 
 
 def _check_device(args) -> str:
@@ -124,24 +213,82 @@ def _check_weights(weights: str | None, eval_only: bool, resume: bool) -> None:
         raise CurateError(weights, "weights file not found")
 
 
+def _download(url: str) -> str:
+    """The local copy of a detectron2:// or https:// checkpoint (Detectron2's cache; downloaded once)."""
+    from detectron2.utils.file_io import Detectron2Handler, PathManager
+
+    https = url.replace(Detectron2Handler.PREFIX, Detectron2Handler.S3_DETECTRON2_PREFIX, 1)
+    # iopath logs "Failed to download" through Python's last-resort handler and draws a progress bar
+    # on stderr: both would stand beside the one error line, so this line on stdout replaces them.
+    print(f"weights {url}: from Detectron2's download cache, or downloaded once from {https}", flush=True)
+    quiet = logging.NullHandler()
+    logging.getLogger("iopath").addHandler(quiet)
+    timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(60)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return PathManager.get_local_path(url)
+    except Exception as err:
+        raise CurateError(url, f"cannot download the weights ({type(err).__name__}: {_first_line(err)}): fetch "
+                               f"{https} where there is a network and pass the file with --weights PATH, "
+                               "or train from random init with --weights none") from None
+    finally:
+        socket.setdefaulttimeout(timeout)
+        logging.getLogger("iopath").removeHandler(quiet)
+
+
+def check_checkpoint(weights: str) -> None:
+    """Download (if a URL) and read the checkpoint now, as Detectron2's DetectionCheckpointer will
+    (``.pkl``: pickle, else ``torch.load``): an empty or corrupt file fails before any training."""
+    import torch
+
+    local = _download(weights) if "://" in weights else weights
+    if not os.path.isfile(local):
+        raise CurateError(weights, "weights file not found")
+    if os.path.getsize(local) == 0:
+        raise CurateError(weights, "weights file is empty")
+    try:
+        if local.endswith(".pkl"):
+            with open(local, "rb") as f:
+                data = pickle.load(f, encoding="latin1")
+        else:
+            data = torch.load(local, map_location="cpu")
+    except Exception as err:
+        raise CurateError(weights, f"not a readable checkpoint ({type(err).__name__}: {_first_line(err)}); "
+                                   "pass another file with --weights, or --weights none") from None
+    if not isinstance(data, dict):
+        raise CurateError(weights, f"not a checkpoint: holds a {type(data).__name__}, not a dict of weights")
+
+
+def _checkpoint_to_load(cfg, out: Path, resume: bool) -> str:
+    """What ``DetectionCheckpointer.resume_or_load`` will read: the run's last checkpoint with
+    --resume when there is one, else MODEL.WEIGHTS (after --weights and --opts)."""
+    last = out / "last_checkpoint"
+    if resume and last.is_file():
+        name = last.read_text().strip()
+        if not name:
+            raise CurateError(last, "empty: it should name the run's last checkpoint")
+        return str(out / name)
+    return cfg.MODEL.WEIGHTS
+
+
 def prepare(args, argv: list[str]):
     """Everything checked before launching: manifest, data sets, schedule, device, weights."""
     from curate.manifest import load_manifest
-    from train.config import PRESET_SCHEDULE_DEFAULTS
     from train.data import check_manifest
-    from train.engine import Job
-    from train.schedule import resolve_schedule
+    from train.schedule import PRESET_SCHEDULE_DEFAULTS, resolve_schedule
 
     if args.num_gpus < 1 or args.num_machines < 1 or not 0 <= args.machine_rank < args.num_machines:
         raise CurateError(None, "--num-gpus and --num-machines must be >= 1 and 0 <= --machine-rank < --num-machines")
     if args.num_machines > 1 and args.dist_url == "auto":
         raise CurateError(None, "--dist-url tcp://HOST:PORT is required with --num-machines > 1")
-    device = _check_device(args)
-    if device == "cpu" and args.num_gpus * args.num_machines > 1:
-        # Detectron2 wraps the model in DistributedDataParallel with GPU device ids
-        raise CurateError(None, "several processes (--num-gpus/--num-machines) need --device cuda")
+    if len(args.opts) % 2:
+        raise CurateError(None, "--opts takes KEY VALUE pairs")
+    out = Path(args.out or Path("runs") / args.manifest.stem)
+    check_out(out)
     _check_weights(args.weights, args.eval_only, args.resume)
 
+    # the data first (no torch needed), then what training needs installed, then the model's config
     manifest = load_manifest(args.manifest, verify=not args.no_verify)
     train_set, eval_sets = check_manifest(manifest)
     preset_defaults = PRESET_SCHEDULE_DEFAULTS[args.preset] if args.preset != "cityscapes" else {}
@@ -160,15 +307,20 @@ def prepare(args, argv: list[str]):
     world = args.num_gpus * args.num_machines
     if schedule.batch % world:
         raise CurateError(None, f"batch {schedule.batch} is not divisible by {world} processes")
-    if len(args.opts) % 2:
-        raise CurateError(None, "--opts takes KEY VALUE pairs")
-    out = args.out or Path("runs") / args.manifest.stem
-    return Job(
+
+    check_installed()
+    from train.engine import Job, job_cfg
+
+    device = _check_device(args)
+    if device == "cpu" and world > 1:
+        # Detectron2 wraps the model in DistributedDataParallel with GPU device ids
+        raise CurateError(None, "several processes (--num-gpus/--num-machines) need --device cuda")
+    job = Job(
         manifest=str(manifest.path),
         train_set=train_set,
         eval_sets=eval_sets,
         schedule=schedule,
-        output_dir=str(Path(out).absolute()),
+        output_dir=str(out.absolute()),
         preset=args.preset,
         weights=args.weights,
         device=device,
@@ -182,6 +334,12 @@ def prepare(args, argv: list[str]):
         opts=list(args.opts),
         argv=list(argv),
     )
+    # The config the run will build (--opts keys and values checked), and the weights it will load.
+    cfg = job_cfg(job)
+    weights = _checkpoint_to_load(cfg, out, args.resume)
+    if weights:
+        check_checkpoint(weights)
+    return job
 
 
 def describe(job, frames: int) -> str:
@@ -206,8 +364,14 @@ def describe(job, frames: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    # OpenCV warns on stderr about a PNG it then fails to decode; the error line says it
+    import cv2
+
+    cv2.setLogLevel(2)  # errors only (cv2.utils.logging.LOG_LEVEL_ERROR)
+    out = None
     try:
+        args = build_parser().parse_args(argv)
+        out = Path(args.out or Path("runs") / args.manifest.stem)
         job = prepare(args, argv)
         print(describe(job, job.train_set.frames), flush=True)
         from train.engine import run
@@ -221,6 +385,14 @@ def main(argv: list[str] | None = None) -> int:
                    dist_url=args.dist_url, args=(job,))
     except CurateError as err:
         return _fail(str(err))
+    except KeyboardInterrupt:
+        with _sigint_ignored():  # a second Ctrl-C must not cut this line short
+            where = f"{out}: " if out is not None else ""
+            print(f"error: {where}interrupted (SIGINT): stopped; checkpoints already written to the run folder "
+                  "stay (continue with --resume)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - the one place that turns the unforeseen into one line
+        return _fail_unexpected(err)
     return 0
 
 

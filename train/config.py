@@ -17,9 +17,10 @@ from detectron2 import model_zoo
 from detectron2.config import CfgNode, get_cfg
 from detectron2.projects.point_rend import add_pointrend_config
 
+from curate.errors import CurateError
 from curate.labels import CLASS_NAMES
 from curate.schedule import BASELINE_BATCH, BASELINE_LR, BASELINE_MAX_ITER, BASELINE_MOMENTUM, BASELINE_STEPS
-from train.schedule import Schedule
+from train.schedule import PRESET_SCHEDULE_DEFAULTS, Schedule  # noqa: F401 (re-exported)
 
 NUM_CLASSES = len(CLASS_NAMES)
 #: Detectron2's ImageNet-pretrained ResNet-50 (MSRA weights) — [pr-cs] MODEL.WEIGHTS.
@@ -106,13 +107,6 @@ def tiny_cpu_overrides(cfg: CfgNode) -> CfgNode:
     return cfg
 
 
-#: Schedule defaults of each preset (batch, LR), used when the command line does not give them.
-PRESET_SCHEDULE_DEFAULTS = {
-    "cityscapes": {"batch": BASELINE_BATCH, "base_lr": BASELINE_LR},
-    "cpu-tiny": {"batch": 4, "base_lr": 0.02},
-}
-
-
 def build_cfg(
     *,
     schedule: Schedule,
@@ -157,6 +151,34 @@ def build_cfg(
     cfg.OUTPUT_DIR = output_dir
     cfg.SEED = seed
     if opts:
-        cfg.merge_from_list(list(opts))
+        merge_opts(cfg, list(opts))
     cfg.freeze()
     return cfg
+
+
+def _has_key(cfg: CfgNode, key: str) -> bool:
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, CfgNode) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def merge_opts(cfg: CfgNode, opts: list[str]) -> None:
+    """``--opts KEY VALUE ...`` merged pair by pair: a key this config does not have, or a value of
+    another type than the key's, is a one-line error naming the key (yacs would assert)."""
+    if len(opts) % 2:
+        raise CurateError(None, "--opts takes KEY VALUE pairs")
+    for key, value in zip(opts[0::2], opts[1::2]):
+        if not _has_key(cfg, key):
+            raise CurateError(f"--opts {key}", "no such Detectron2 config key (keys are like SOLVER.BASE_LR; "
+                                               "see detectron2/config/defaults.py and train/config.py)")
+        try:
+            cfg.merge_from_list([key, value])
+        except (AssertionError, KeyError, ValueError, TypeError, SyntaxError) as err:
+            raise CurateError(f"--opts {key}", f"value {value!r} does not fit this key ({_one_line(err)})") from None
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())[:300] or type(err).__name__

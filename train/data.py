@@ -2,23 +2,27 @@
 
 Reading the manifest (schema, version, sha256) is ``curate.manifest.load_manifest``; loading the COCO
 files is Detectron2's ``load_coco_json``. This module checks what training needs on top (classes,
-image files, Cityscapes ground-truth pairing) and adds the metadata the evaluators need
+image files and their sizes, Cityscapes ground-truth pairing and label ids) and adds the metadata the evaluators need
 (``json_file`` for COCOEvaluator, ``gt_dir`` for CityscapesInstanceEvaluator).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 from curate import sources
 from curate.coco import read_coco
 from curate.errors import CurateError
+from curate.fileio import image_size
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, INSTANCE_CLASSES
 from curate.manifest import Manifest, ManifestEval, load_manifest
-from curate.sources.cityscapes import IMAGE_SUFFIX, STEM, stem_of_file_name
+from curate.manifest.schema import GT_PATTERN
+from curate.sources.cityscapes import IMAGE_SUFFIX, STEM, check_instance_ids, read_instance_ids, stem_of_file_name
 from curate.sources.cityscapes import INSTANCE_SUFFIX as GT_INSTANCE_SUFFIX
 
 
@@ -29,16 +33,63 @@ def _resolve(base: Path, value) -> Path | None:
     return path if path.is_absolute() else (base / path)
 
 
-def _image_file_names(coco: dict) -> list[str]:
-    return [img["file_name"] for img in coco.get("images", [])]
+MISSING = "image file missing"
 
 
-def check_images(paths: list[str], source: Path) -> None:
-    """Every image the data set lists must exist: name the first missing one and the count."""
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        more = f" (and {len(missing) - 1} more of {len(paths)})" if len(missing) > 1 else ""
-        raise CurateError(missing[0], f"image file missing{more}, listed in {source}")
+def _image_problem(path: str, image: dict) -> str | None:
+    """What is wrong with one listed image, from its header alone (no pixel decoded); None: nothing."""
+    if not os.path.isfile(path):
+        return MISSING
+    want = image.get("width"), image.get("height")
+    if not all(isinstance(v, int) for v in want):
+        return f"its COCO record has no integer width and height (width {want[0]!r}, height {want[1]!r})"
+    try:
+        got = image_size(Path(path))
+    except CurateError as err:
+        return err.problem
+    if got != want:
+        return f"image is {got[0]}x{got[1]}, its COCO record says {want[0]}x{want[1]}"
+    return None
+
+
+def check_images(paths: list[str], images: list[dict], source: Path) -> None:
+    """Every image the data set lists must exist, be a PNG or JPEG and have the width and height of
+    its COCO record (Detectron2 would stop at it mid-training): name the first bad one and the count."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        problems = list(pool.map(_image_problem, paths, images))
+    bad = [(path, problem) for path, problem in zip(paths, problems) if problem is not None]
+    if bad:
+        first_path, first_problem = bad[0]
+        what = "" if all(problem == MISSING for _, problem in bad) else ": missing, unreadable or of another size"
+        more = f" (and {len(bad) - 1} more of {len(paths)}{what})" if len(bad) > 1 else ""
+        raise CurateError(os.path.normpath(first_path), f"{first_problem}{more}, listed in {source}")
+
+
+def _ground_truth_problem(path: Path, size: tuple[int, int]) -> CurateError | None:
+    try:
+        ids = read_instance_ids(path)
+        # the values present: a histogram over the 8/16-bit range is linear time (np.unique sorts)
+        check_instance_ids(path, np.flatnonzero(np.bincount(ids.ravel())))
+    except CurateError as err:
+        return err
+    if size is not None and (ids.shape[1], ids.shape[0]) != size:
+        return CurateError(path, f"ground truth is {ids.shape[1]}x{ids.shape[0]}, the image of this frame "
+                                 f"is {size[0]}x{size[1]}")
+    return None
+
+
+def check_ground_truth(coco: dict, eval_set: ManifestEval) -> None:
+    """Decode every instanceIds PNG of the set's gt_dir now, not at the end of training: each must be a
+    readable 16-bit map of valid Cityscapes ids, of the size of its frame's image."""
+    size_by_key = {cityscapes_key(image): (image.get("width"), image.get("height")) for image in coco["images"]}
+    files = sorted(eval_set.gt_dir.glob(GT_PATTERN))
+    keys = [f.name[: -len(GT_INSTANCE_SUFFIX)] for f in files]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        problems = [p for p in pool.map(_ground_truth_problem, files, [size_by_key.get(k) for k in keys])
+                    if p is not None]
+    if problems:
+        more = f" (and {len(problems) - 1} more bad ground-truth files of {len(files)})" if len(problems) > 1 else ""
+        raise CurateError(problems[0].path, f"{problems[0].problem}{more}; ground truth of evaluation set {eval_set.name}")
 
 
 def check_categories(coco: dict, source: Path) -> None:
@@ -64,8 +115,7 @@ def cityscapes_key(image: dict) -> str | None:
 
 
 def gt_keys(gt_dir: Path) -> set[str]:
-    files = glob.glob(os.path.join(gt_dir, "*", "*" + GT_INSTANCE_SUFFIX))
-    return {os.path.basename(f)[: -len(GT_INSTANCE_SUFFIX)] for f in files}
+    return {f.name[: -len(GT_INSTANCE_SUFFIX)] for f in Path(gt_dir).glob(GT_PATTERN)}
 
 
 def cityscapes_file_names(coco: dict, eval_set: ManifestEval) -> dict[int, str]:
@@ -121,10 +171,12 @@ class CheckedSet:
 
 def check_manifest(manifest: Manifest) -> tuple[CheckedSet, list[CheckedSet]]:
     """Check what training needs beyond the manifest's own checks (``curate.manifest.load_manifest``:
-    schema, version, sha256): categories, image files, Cityscapes ground-truth pairing."""
+    schema, version, sha256, ground-truth fingerprint): categories, image files and their sizes,
+    Cityscapes ground-truth pairing and every label id of that ground truth."""
     train_coco = read_coco(manifest.train_coco)
     check_categories(train_coco, manifest.train_coco)
-    check_images([str(_resolve(manifest.train_image_root, f)) for f in _image_file_names(train_coco)],
+    images = train_coco.get("images", [])
+    check_images([str(_resolve(manifest.train_image_root, image["file_name"])) for image in images], images,
                  manifest.train_coco)
     frames = len(train_coco.get("images", []))
     if frames == 0:
@@ -141,9 +193,12 @@ def check_manifest(manifest: Manifest) -> tuple[CheckedSet, list[CheckedSet]]:
         if gt_dir is not None and not gt_dir.is_dir():
             raise CurateError(gt_dir, f"gt_dir of evaluation set {eval_set.name} not found")
         file_names = cityscapes_file_names(coco, eval_set) if gt_dir is not None else None
-        paths = list(file_names.values()) if file_names else [
-            str(_resolve(eval_set.image_root, f)) for f in _image_file_names(coco)]
-        check_images(paths, eval_set.coco)
+        images = coco.get("images", [])
+        paths = [file_names[image["id"]] if file_names else str(_resolve(eval_set.image_root, image["file_name"]))
+                 for image in images]
+        check_images(paths, images, eval_set.coco)
+        if gt_dir is not None:
+            check_ground_truth(coco, eval_set)
         evals.append(CheckedSet(eval_set.name, eval_set.coco, eval_set.image_root,
                                 len(coco.get("images", [])), gt_dir, file_names))
     return train, evals

@@ -96,16 +96,13 @@ def report(cfg, results: dict) -> dict:
     return summaries
 
 
-def setup(job: Job):
-    import torch
-
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    registered = register_checked(job.train_set, job.eval_sets, job.dataset_prefix)
-    cfg = build_cfg(
+def job_cfg(job: Job, train_dataset: str | None = None, test_datasets: tuple[str, ...] | None = None):
+    """The run's frozen config; the data-set names default to those ``register_checked`` gives."""
+    prefix = job.dataset_prefix
+    return build_cfg(
         schedule=job.schedule,
-        train_dataset=registered.train,
-        test_datasets=registered.tests,
+        train_dataset=train_dataset or f"{prefix}_train",
+        test_datasets=test_datasets if test_datasets is not None else tuple(f"{prefix}_{e.name}" for e in job.eval_sets),
         output_dir=job.output_dir,
         preset=job.preset,
         weights=job.weights,
@@ -116,6 +113,15 @@ def setup(job: Job):
         seed=job.seed,
         opts=job.opts,
     )
+
+
+def setup(job: Job):
+    import torch
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    registered = register_checked(job.train_set, job.eval_sets, job.dataset_prefix)
+    cfg = job_cfg(job, registered.train, registered.tests)
     # default_setup logs its args and reads eval_only from them
     default_setup(cfg, SimpleNamespace(argv=job.argv, manifest=job.manifest, eval_only=job.eval_only))
     return cfg

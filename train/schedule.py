@@ -19,6 +19,12 @@ from curate.schedule import (
     iterations_for_epochs,
 )
 
+#: Schedule defaults of each preset (batch, LR), used when the command line does not give them.
+PRESET_SCHEDULE_DEFAULTS = {
+    "cityscapes": {"batch": BASELINE_BATCH, "base_lr": BASELINE_LR},
+    "cpu-tiny": {"batch": 4, "base_lr": 0.02},
+}
+
 
 @dataclass(frozen=True)
 class Schedule:

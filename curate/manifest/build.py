@@ -34,7 +34,7 @@ from curate.fileio import write_json_atomic
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID, coco_categories
 from curate.manifest.draws import draw_frames
 from curate.manifest.plan import KINDS, ManifestRequest, MixSpec, budget_synthetic, command_line, plan_mixes
-from curate.manifest.schema import MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION, mix_coco_path
+from curate.manifest.schema import MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION, gt_fingerprint, mix_coco_path
 from curate.prune import PrunePlan, plan_pruning, uniform_fractions
 from curate.schedule import schedule_hint
 from curate.stats import bar_disabled
@@ -151,6 +151,7 @@ class EvalSource:
     gt_dir: Path | None
     image_dir: Path | None
     frames: int
+    gt_files: dict | None = None  # schema.gt_fingerprint of gt_dir
 
 
 def load_eval(out: Path, source: str, split: str) -> EvalSource:
@@ -165,10 +166,12 @@ def load_eval(out: Path, source: str, split: str) -> EvalSource:
     base = {"input": image_root, "output": Path(os.path.abspath(out))}.get(where)
     gt_dir = base / "gtFine" / split if base is not None else None
     image_dir = base / "leftImg8bit" / split if base is not None else None
-    return EvalSource(source, split, path, columns.sha256, image_root,
-                      gt_dir if gt_dir is not None and gt_dir.is_dir() else None,
+    gt_dir = gt_dir if gt_dir is not None and gt_dir.is_dir() else None
+    return EvalSource(source, split, path, columns.sha256, image_root, gt_dir,
                       image_dir if image_dir is not None and image_dir.is_dir() else None,
-                      len(columns.image_id))
+                      len(columns.image_id),
+                      # what the official evaluator will read, so that train can tell it changed since
+                      gt_fingerprint(gt_dir) if gt_dir is not None else None)
 
 
 # ---------------------------------------------------------------- building one mix
@@ -283,6 +286,7 @@ def _eval_entry(ev: EvalSource, manifest_dir: Path) -> dict:
         "gt_dir": _relative(ev.gt_dir, manifest_dir),
         "image_dir": _relative(ev.image_dir, manifest_dir),
         "frames": ev.frames,
+        "gt_files": ev.gt_files,
     }
 
 

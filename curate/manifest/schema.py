@@ -1,9 +1,10 @@
-"""The manifest file, schema ``synmix.manifest`` version 1, and its reader (what ``train`` imports).
+"""The manifest file, schema ``synmix.manifest`` version 2, and its reader (what ``train`` imports).
 
 A manifest is one JSON object: ``schema``/``schema_version``; ``train`` (the training set as one
 COCO file ``<name>.coco.json`` beside the manifest, its sha256, frame and instance counts);
 ``sources`` (per source the converted COCO file and its sha256, the chosen frames and the pruning
-applied); ``eval`` (evaluation sets, never pruned); ``schedule`` (a hint: batch, epochs,
+applied); ``eval`` (evaluation sets, never pruned, each with the fingerprint ``gt_files`` of its
+Cityscapes-style ground truth, new in version 2); ``schedule`` (a hint: batch, epochs,
 iterations, LR steps, base LR, momentum); plus ``seed``, ``command``, ``tool_version`` and
 ``created_at``. Every path in it is relative to the manifest's folder. The full field list is in
 ``manifests/README.md``.
@@ -11,16 +12,25 @@ iterations, LR steps, base LR, momentum); plus ``seed``, ``command``, ``tool_ver
 
 from __future__ import annotations
 
+import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.coco import sha256_file
 from curate.errors import CurateError
 from curate.fileio import read_versioned_json
+from curate.sources.cityscapes import INSTANCE_SUFFIX
 
 MANIFEST_SCHEMA = "synmix.manifest"
-MANIFEST_SCHEMA_VERSION = 1
+#: 2: every evaluation set records ``gt_files``, the fingerprint of its ground truth (1 had none).
+MANIFEST_SCHEMA_VERSION = 2
+#: The ground-truth files of an evaluation set, relative to its gt_dir: what the official
+#: Cityscapes evaluator reads (``{city}/{city}_{seq}_{frame}_gtFine_instanceIds.png``).
+GT_PATTERN = "*/*" + INSTANCE_SUFFIX
+#: hex digits of each file's sha256 kept in the fingerprint (64 bits: enough to see a change)
+GT_FILE_HASH_CHARS = 16
 
 
 def mix_coco_path(manifest_path: Path) -> Path:
@@ -48,6 +58,8 @@ class ManifestEval:
     image_root: Path
     gt_dir: Path | None
     image_dir: Path | None
+    #: the fingerprint of gt_dir when the manifest was made (:func:`gt_fingerprint`); None without gt_dir
+    gt_files: dict | None = None
 
 
 @dataclass
@@ -85,7 +97,7 @@ def load_manifest(path: Path, verify: bool = True) -> Manifest:
                                           resolve(s["image_root"]), str(s["split"]), list(s["frames"]))
                      for name, s in data["sources"].items()},
             eval_sets=[ManifestEval(str(e["name"]), resolve(e["coco"]), str(e["sha256"]), resolve(e["image_root"]),
-                                    resolve(e.get("gt_dir")), resolve(e.get("image_dir")))
+                                    resolve(e.get("gt_dir")), resolve(e.get("image_dir")), _gt_files_field(e))
                        for e in data["eval"]],
             schedule=dict(data["schedule"]),
         )
@@ -101,4 +113,82 @@ def load_manifest(path: Path, verify: bool = True) -> Manifest:
             if sha256_file(file) != expected:
                 raise CurateError(file, f"sha256 differs from the one recorded in {path}: the file changed "
                                         "since the manifest was made (rebuild the manifest)")
+        for eval_set in manifest.eval_sets:
+            if eval_set.gt_dir is not None:
+                verify_gt_files(eval_set, path)
     return manifest
+
+
+# ---------------------------------------------------------------- ground-truth fingerprint
+
+
+def _gt_files_field(entry: dict) -> dict | None:
+    """``eval[].gt_files``: required (version 2), null exactly when gt_dir is null."""
+    gt_files = entry["gt_files"]
+    if entry.get("gt_dir") is None:
+        if gt_files is not None:
+            raise ValueError(f"eval {entry.get('name')}: gt_files without gt_dir")
+        return None
+    if not (isinstance(gt_files, dict) and isinstance(gt_files.get("files"), list)
+            and all(isinstance(f, str) for f in gt_files["files"]) and isinstance(gt_files.get("sha256"), str)):
+        raise ValueError(f"eval {entry.get('name')}: gt_files must hold files (strings) and sha256")
+    return gt_files
+
+
+def _file_entry(gt_dir: Path, file: Path) -> str:
+    """``"{city}/{name}_gtFine_instanceIds.png {bytes} {sha256 prefix}"``: one line per file."""
+    data = file.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:GT_FILE_HASH_CHARS]
+    return f"{file.relative_to(gt_dir).as_posix()} {len(data)} {digest}"
+
+
+def gt_fingerprint(gt_dir: Path) -> dict:
+    """What the official evaluator will read in ``gt_dir``: every ``GT_PATTERN`` file by relative
+    path, size and content hash (one line each, sorted), plus one sha256 over those lines.
+
+    Content, not modification times: a copy of the data (``cp -r``, a new machine) keeps its
+    fingerprint; only a changed, added or removed file changes it.
+    """
+    gt_dir = Path(gt_dir)
+    files = sorted(gt_dir.glob(GT_PATTERN))
+    try:
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            entries = list(pool.map(lambda f: _file_entry(gt_dir, f), files))
+    except OSError as err:
+        raise CurateError(err.filename or gt_dir, f"cannot read ground truth ({err.strerror})") from None
+    return {
+        "pattern": GT_PATTERN,
+        "count": len(entries),
+        "bytes": sum(int(e.split(" ")[1]) for e in entries),
+        "sha256": hashlib.sha256("\n".join(entries).encode()).hexdigest(),
+        "files": entries,
+    }
+
+
+def verify_gt_files(eval_set: ManifestEval, manifest_path: Path) -> None:
+    """The ground truth of ``eval_set`` must be the files the manifest recorded: name the first file
+    that was removed, changed or added since (and how many more differ)."""
+    gt_dir = eval_set.gt_dir
+    if not gt_dir.is_dir():
+        raise CurateError(gt_dir, f"gt_dir of evaluation set {eval_set.name} not found (listed in {manifest_path})")
+    now = gt_fingerprint(gt_dir)
+    recorded = eval_set.gt_files
+    if now["sha256"] == recorded["sha256"] and now["files"] == recorded["files"]:
+        return
+    old = {line.rsplit(" ", 2)[0]: line for line in recorded["files"]}
+    new = {line.rsplit(" ", 2)[0]: line for line in now["files"]}
+    removed = sorted(set(old) - set(new))
+    changed = sorted(rel for rel in set(old) & set(new) if old[rel] != new[rel])
+    added = sorted(set(new) - set(old))
+    differ = len(removed) + len(changed) + len(added)
+    more = f" (and {differ - 1} more {'file differs' if differ == 2 else 'files differ'})" if differ > 1 else ""
+    remedy = f"the ground truth of evaluation set {eval_set.name} changed since {manifest_path} was made{more}; " \
+             "rebuild the manifest with curate manifest"
+    if removed:
+        raise CurateError(gt_dir / removed[0], f"file missing: {remedy}")
+    if changed:
+        raise CurateError(gt_dir / changed[0], f"size or content differs from the one recorded: {remedy}")
+    if added:
+        raise CurateError(gt_dir / added[0], f"file not recorded in the manifest: {remedy}")
+    raise CurateError(manifest_path, f"gt_files of evaluation set {eval_set.name} is inconsistent (its sha256 does "
+                                     "not match its file list): rebuild the manifest with curate manifest")
