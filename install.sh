@@ -18,6 +18,8 @@ WITH_TRAIN=1
 TORCH_PINS="torch==2.14.1 torchvision==0.29.1"
 D2_VERSION=0.7.2
 D2_EXTRA_PINS="fvcore==0.1.5.post20221221 iopath==0.1.9 setuptools==80.9.0 cityscapesscripts==2.3.0"
+DATUMARO_VERSION=1.12.0
+DATUMARO_DEPS="attrs defusedxml imagesize json-stream lxml orjson PyYAML==6.0.2 ruamel.yaml shapely typing_extensions"
 
 stamp_of() { cat install.sh pyproject.toml | sha256sum | cut -c1-16; echo "train=$WITH_TRAIN"; }
 STAMP="$VENV/.synmix-install"
@@ -53,6 +55,11 @@ if [ "$WITH_TRAIN" = 1 ]; then
         rm -rf "$tmp"
     fi
     $PIP install -e ".[train,test]" $D2_EXTRA_PINS
+    # Datumaro, to test that `curate export coco` opens in it: installed without its opencv-python
+    # requirement (that GUI build would replace opencv-python-headless's cv2 and need libGL); the
+    # rest of what it imports is listed here. 1.12.0 is the newest release for numpy 1.26.
+    $PIP install --no-deps "datumaro==$DATUMARO_VERSION"
+    $PIP install $DATUMARO_DEPS
 else
     $PIP install -e ".[test]"
 fi
