@@ -84,9 +84,8 @@ def run_check(source: str, root: Path, splits: list[str], split_file: Path | Non
               examples: int = 5, progress: bool | None = None) -> CheckResult:
     """Audit ``splits`` of ``root`` as ``source``. Raises CurateError only when the input cannot be
     read at all (no such root, not this source's layout, an unknown split)."""
-    from tqdm import tqdm
-
     from curate.convert.driver import open_backend
+    from curate.progress import progress_bar
 
     started = time.perf_counter()
     spec = sources.get(source)
@@ -110,9 +109,8 @@ def run_check(source: str, root: Path, splits: list[str], split_file: Path | Non
     duplicates = []
     workers = max(1, min(workers, len(tasks)))
     summaries = []
-    bar_off = None if progress is None else not progress
     with open_backend("joblib", workers) as runner, \
-            tqdm(total=result.frames, unit="frame", desc=f"check {source}", disable=bar_off) as bar:
+            progress_bar(total=result.frames, unit="frame", desc=f"check {source}", progress=progress) as bar:
         for summary in runner.map_unordered(partial(_check_task, source, examples), tasks):
             summaries.append(summary)
             bar.update(summary["frames"])

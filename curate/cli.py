@@ -22,21 +22,47 @@ app = typer.Typer(
     help="synmix: convert Synscapes to Cityscapes conventions, measure and prune instances, "
     "mix real and synthetic frames for Detectron2 PointRend.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every sub-command
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print the synmix version and exit."),
+) -> None:
+    """synmix: convert Synscapes to Cityscapes conventions, measure and prune instances, mix real and
+    synthetic frames for Detectron2 PointRend."""
 
 
 @app.command()
 def version() -> None:
-    """Print the synmix version."""
+    """Print the synmix version (also: curate --version)."""
     typer.echo(__version__)
 
 
-def _mount() -> None:
+#: Command groups whose work runs in joblib worker processes.
+_PARALLEL_COMMANDS = ("convert", "check", "sample", "demo")
+
+
+def _invoked(argv: list[str]) -> str | None:
+    """The command group named on the command line (the first word that is no option)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def _mount(invoked: str | None) -> None:
     from curate.commands import register_all
 
-    register_all(app)
+    # shell completion asks about every command; otherwise only the invoked group is built in full
+    register_all(app, invoked, everything=any(key.endswith("_COMPLETE") for key in os.environ))
 
 
 #: Exit status of a command ended by Ctrl-C (SIGINT), as shells report it.
@@ -89,12 +115,17 @@ def main(argv: list[str] | None = None) -> None:
     warnings_env = os.environ.get("PYTHONWARNINGS", "")
     if _QUIET_TRACKER not in warnings_env.split(","):
         os.environ["PYTHONWARNINGS"] = ",".join(filter(None, (warnings_env, _QUIET_TRACKER)))
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        from joblib import parallel_config
+        invoked = _invoked(args)
+        _mount(invoked)
+        if invoked in _PARALLEL_COMMANDS:
+            from joblib import parallel_config  # joblib takes 0.2 s to import: only where it is used
 
-        _mount()
-        with parallel_config(backend="loky", initializer=ignore_interrupts):
-            app(args=argv, standalone_mode=True)
+            with parallel_config(backend="loky", initializer=ignore_interrupts):
+                app(args=args, standalone_mode=True)
+        else:
+            app(args=args, standalone_mode=True)
     except CurateError as err:
         _error(str(err))
     except KeyboardInterrupt:  # before Typer runs the command (it turns one during it into exit status 130)

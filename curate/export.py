@@ -398,7 +398,7 @@ def export_coco(source: Path, out: Path, copy: bool = False, progress: bool | No
     """Export every set of SOURCE (a curate convert folder or a manifest) into the COCO layout in
     ``out``. Sets already in ``out`` under the same names are replaced; others are left as they are.
     ``progress``: None shows a bar on a terminal only."""
-    from tqdm import tqdm
+    from curate.progress import progress_bar
 
     source = Path(os.path.abspath(source))
     out = Path(os.path.abspath(out))
@@ -411,12 +411,11 @@ def export_coco(source: Path, out: Path, copy: bool = False, progress: bool | No
     result = ExportResult(out)
     written = []
     total = sum(len(p.images) for p in planned)
-    disable = None if progress is None else not progress
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise CurateError(out, f"cannot create the folder ({err.strerror})") from None
-    with tqdm(total=total, unit="image", desc="export", disable=disable) as bar:
+    with progress_bar(total=total, unit="image", desc="export", progress=progress) as bar:
         for p in planned:
             _remove_leftovers(out, p.spec.name)
             exported, annotation_sha = _write_set(p, out, copy, bar)

@@ -6,9 +6,8 @@ never writes their numbers.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import NamedTuple
-
-import numpy as np
 
 
 class Label(NamedTuple):
@@ -91,12 +90,16 @@ COCO_ID_BY_LABEL_ID: dict[int, int] = {label.id: i + 1 for i, label in enumerate
 LABEL_ID_BY_COCO_ID: dict[int, int] = {coco: lid for lid, coco in COCO_ID_BY_LABEL_ID.items()}
 
 
-#: trainId of every label id 0..255 as a lookup table (255, "ignore", for ids without one).
-TRAIN_ID_OF_LABEL_ID: np.ndarray = np.full(256, 255, dtype=np.uint8)
-for _label in LABELS:
-    if 0 <= _label.id and 0 <= _label.trainId < 255:
-        TRAIN_ID_OF_LABEL_ID[_label.id] = _label.trainId
-del _label
+@cache
+def train_id_lut():
+    """trainId of every label id 0..255 as a numpy lookup table (255, "ignore", for ids without one)."""
+    import numpy as np  # here, not at import: the CLI's --help reads this module without numpy
+
+    lut = np.full(256, 255, dtype=np.uint8)
+    for label in LABELS:
+        if 0 <= label.id and 0 <= label.trainId < 255:
+            lut[label.id] = label.trainId
+    return lut
 
 
 def coco_categories() -> list[dict]:

@@ -27,7 +27,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from curate import __version__, sources
 from curate.coco import (
@@ -38,6 +37,7 @@ from curate.coco import (
 from curate.errors import CurateError
 from curate.fileio import atomic_path, check_output_folder, remove_stale_temp_files, write_bytes_atomic, write_png_atomic
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID
+from curate.progress import progress_bar
 from curate.prune import STUDY_FRACTION, removal_count
 from curate.thresholds import files_entry, thresholds_document, write_thresholds
 
@@ -118,11 +118,6 @@ def instances_metadata(sizes: list[SplitSizes]) -> dict[bytes, bytes]:
         "tool_version": __version__,
         "sources": [{"coco": s.path.name, "source": s.source, "split": s.split, "sha256": s.sha256} for s in sizes],
     }, separators=(",", ":")).encode()}
-
-
-def bar_disabled(progress: bool | None) -> bool | None:
-    """tqdm's ``disable``: None (the default) shows bars only on a terminal."""
-    return None if progress is None else not progress
 
 
 def _repeat_string(value: str, n: int) -> pa.Array:
@@ -388,8 +383,7 @@ def write_figures(sizes: list[SplitSizes], stats_dir: Path, thresholds: dict | N
     bgr = cv2.cvtColor(np.asarray(canvas.buffer_rgba()), cv2.COLOR_RGBA2BGR)
     renderer = canvas.get_renderer()
     written = []
-    for ax, name in tqdm(list(zip(axes.flat, CLASS_NAMES)), desc="figures", disable=bar_disabled(progress),
-                         leave=False):
+    for ax, name in progress_bar(list(zip(axes.flat, CLASS_NAMES)), desc="figures", progress=progress, leave=False):
         path = stats_dir / f"size_{name}.png"
         write_png_atomic(path, _crop(bgr, ax.get_tightbbox(renderer)))
         written.append(path)
@@ -442,7 +436,7 @@ def run_stats(out: Path, figures: bool = True, progress: bool | None = None) -> 
     for folder in (out, out / "stats"):
         remove_stale_temp_files(folder)  # of writes a killed run left
     tables, sizes = [], []
-    for source, split, path in tqdm(files, desc="reading COCO", disable=bar_disabled(progress), leave=False):
+    for source, split, path in progress_bar(files, desc="reading COCO", progress=progress, leave=False):
         coco = read_coco_columns(path, source, split)
         tables.append(instance_table(coco))
         sizes.append(split_sizes(coco))

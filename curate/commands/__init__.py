@@ -1,4 +1,9 @@
-"""Command groups of the ``curate`` CLI; each module exposes ``register(app)``."""
+"""Command groups of the ``curate`` CLI; each module exposes ``register(app)``.
+
+A module with ``PER_SOURCE = True`` makes one sub-command per registered source, which means
+importing the source modules (numpy, OpenCV): it builds them only when its group is the command
+being run (or for shell completion), so ``curate --help`` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,12 @@ import typer
 COMMAND_MODULES = ("sample", "check", "convert", "stats", "manifest", "export", "show", "demo")
 
 
-def register_all(app: typer.Typer) -> None:
+def register_all(app: typer.Typer, invoked: str | None = None, everything: bool = True) -> None:
+    """Mount every command group; ``invoked``: the group on the command line (builds its
+    per-source sub-commands), ``everything``: build all of them."""
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"curate.commands.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"curate.commands.{name}":
-                continue  # command group not built yet
-            raise
-        module.register(app)
+        module = importlib.import_module(f"curate.commands.{name}")
+        if getattr(module, "PER_SOURCE", False):
+            module.register(app, full=everything or name == invoked)
+        else:
+            module.register(app)

@@ -51,7 +51,10 @@ def _command_for(source):
     return command
 
 
-def register(app: typer.Typer) -> None:
+PER_SOURCE = True
+
+
+def register(app: typer.Typer, full: bool = True) -> None:
     from curate import sources
 
     check_app = typer.Typer(
@@ -59,6 +62,6 @@ def register(app: typer.Typer) -> None:
              "unknown ids, meta vs pixel classes, duplicate frames … " + EXIT_HELP,
         no_args_is_help=True,
     )
-    for source in sources.all_sources():
+    for source in sources.all_sources() if full else ():
         check_app.command(source.name)(_command_for(source))
     app.add_typer(check_app, name="check")

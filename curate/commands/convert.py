@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from curate.convert.driver import DEFAULT_SHARD_SIZE
+from curate.convert.defaults import DEFAULT_SHARD_SIZE
 
 RULES_HELP = ("Comma-separated harmonization rules to apply (default: all of rider-split, invisible, "
               "drop-ignored-classes). They always run in that order; each is counted in the report.")
@@ -129,7 +129,10 @@ def _command_for(source):
     return command
 
 
-def register(app: typer.Typer) -> None:
+PER_SOURCE = True
+
+
+def register(app: typer.Typer, full: bool = True) -> None:
     from curate import sources
 
     convert_app = typer.Typer(
@@ -137,6 +140,6 @@ def register(app: typer.Typer) -> None:
              "report of every decision), in parallel, deterministically and resumably.",
         no_args_is_help=True,
     )
-    for source in sources.all_sources():
+    for source in sources.all_sources() if full else ():
         convert_app.command(source.name)(_command_for(source))
     app.add_typer(convert_app, name="convert")

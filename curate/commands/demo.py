@@ -73,10 +73,10 @@ def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRA
     steps = 6 if train else 5
 
     t = _step(1, steps, f"procedural sample sets → {syn_root}, {cs_root}, {bdd_root}")
-    syn_truth = write_synscapes_sample(syn_root, frames=SYNSCAPES_FRAMES, seed=seed, size=SYNSCAPES_SIZE, progress=True)
-    cs_truth = write_cityscapes_sample(cs_root, CITYSCAPES_TRAIN, "train", seed, size=CITYSCAPES_SIZE, progress=True)
-    write_cityscapes_sample(cs_root, CITYSCAPES_VAL, "val", seed + 1, size=CITYSCAPES_SIZE, progress=True)
-    bdd_truth = write_bdd100k_sample(bdd_root, BDD100K_VAL, "val", seed + 2, size=BDD100K_SIZE, progress=True)
+    syn_truth = write_synscapes_sample(syn_root, frames=SYNSCAPES_FRAMES, seed=seed, size=SYNSCAPES_SIZE, progress=None)
+    cs_truth = write_cityscapes_sample(cs_root, CITYSCAPES_TRAIN, "train", seed, size=CITYSCAPES_SIZE, progress=None)
+    write_cityscapes_sample(cs_root, CITYSCAPES_VAL, "val", seed + 1, size=CITYSCAPES_SIZE, progress=None)
+    bdd_truth = write_bdd100k_sample(bdd_root, BDD100K_VAL, "val", seed + 2, size=BDD100K_SIZE, progress=None)
     summary.seconds["sample"] = time.perf_counter() - t
 
     t = _step(2, steps, f"curate convert (Synscapes harmonized, with --gtfine; Cityscapes; BDD100K val) → {conv}")
@@ -85,7 +85,7 @@ def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRA
                                          (cs_truth.layout, cs_root, False, ("train", "val")),
                                          (bdd_truth.layout, bdd_root, False, ("val",))):
         for split in splits:
-            result = convert(source, root, conv, split=split, gtfine=gtfine, progress=True)
+            result = convert(source, root, conv, split=split, gtfine=gtfine, progress=None)
             report = result.report
             summary.frames[f"{source}_{split}"] = report["frames"]["converted"]
             summary.instances[f"{source}_{split}"] = report["annotations"]
@@ -96,7 +96,7 @@ def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRA
     summary.seconds["convert"] = time.perf_counter() - t
 
     t = _step(3, steps, f"curate stats {conv}")
-    stats = run_stats(conv, progress=True)
+    stats = run_stats(conv, progress=None)
     typer.echo(format_table(stats.summary))
     summary.figures = list(stats.figures)
     summary.seconds["stats"] = time.perf_counter() - t

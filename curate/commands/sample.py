@@ -38,20 +38,22 @@ def _truth_option(shows: str):
     return typer.Option(None, "--truth", help=f"Also write what each frame shows{shows} as JSON here.")
 
 
-def _progress() -> bool:
-    """The progress bar goes to a terminal only (stderr of a script or a pipe gets the error line alone)."""
-    import sys
-
-    return sys.stderr.isatty()
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary line.")]
 
 
-def _finish(result, truth: Path | None) -> None:
+def _progress(quiet: bool) -> bool | None:
+    """curate.progress: a bar on a terminal, plain lines in a log, nothing with --quiet."""
+    return False if quiet else None
+
+
+def _finish(result, truth: Path | None, quiet: bool) -> None:
     """Write the truth file where asked and print the summary line."""
     if truth is not None:
         from curate.fileio import write_json_atomic
 
         write_json_atomic(truth, result.to_dict(), indent=1)
-    typer.echo(result.summary())
+    if not quiet:
+        typer.echo(result.summary())
 
 
 @sample_app.command("synscapes")
@@ -67,12 +69,13 @@ def synscapes(
     workers: WorkersOption = 1,
     truth: Path | None = _truth_option(" (riders, hidden ids, …)"),
     traffic: TrafficOption = "street",
+    quiet: QuietOption = False,
 ) -> None:
     """Write a Synscapes-layout sample set: rider and two-wheeler as one instance, hidden instances in meta."""
     from curate.sample import parse_size, write_synscapes_sample
 
-    _finish(write_synscapes_sample(out, frames, seed, parse_size(size), val_fraction, workers=workers, progress=_progress(),
-                                   traffic=traffic), truth)
+    _finish(write_synscapes_sample(out, frames, seed, parse_size(size), val_fraction, workers=workers,
+                                   progress=_progress(quiet), traffic=traffic), truth, quiet)
 
 
 # The sub-commands that write one split: name → (docstring, OUT help, --frames, --split, --size, the frame
@@ -100,12 +103,13 @@ def _split_command(name: str, doc: str, out_help: str, frames_default: int, spli
         workers: WorkersOption = 1,
         truth: Path | None = _truth_option(shows),
         traffic: TrafficOption = "street",
+        quiet: QuietOption = False,
     ) -> None:
         import curate.sample
 
         writer = getattr(curate.sample, f"write_{name}_sample")
-        _finish(writer(out, frames, split.value, seed, curate.sample.parse_size(size), workers=workers, progress=_progress(),
-                       traffic=traffic), truth)
+        _finish(writer(out, frames, split.value, seed, curate.sample.parse_size(size), workers=workers,
+                       progress=_progress(quiet), traffic=traffic), truth, quiet)
 
     command.__doc__ = doc
     sample_app.command(name)(command)

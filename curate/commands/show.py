@@ -11,6 +11,7 @@ from curate.sources import MODULES
 
 OUT_HELP = "PNG file to write (written atomically; its folder is created)."
 ALPHA_HELP = "Opacity of the class-coloured fills, 0 (outlines only) to 1 (solid); default 0.6."
+QUIET_HELP = "Print nothing (the picture's path is printed otherwise)."
 MAX_WIDTH_HELP = "Scale panels down so the whole figure is at most this many pixels wide."
 
 
@@ -54,6 +55,7 @@ def register(app: typer.Typer) -> None:
                                   "rider-split, invisible, drop-ignored-classes), as for curate convert."),
         alpha: float | None = typer.Option(None, "--alpha", help=ALPHA_HELP),
         max_width: int = typer.Option(2000, "--max-width", help=MAX_WIDTH_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     ) -> None:
         """Original Synscapes instances (one per meta id: rider + bicycle is one instance) next to the
         harmonized ones (the rider split off), on the RGB frame, with a class legend."""
@@ -62,7 +64,9 @@ def register(app: typer.Typer) -> None:
         check_png_path(out)
         picture = synscapes_picture(root, frame, rules=rules, alpha=_check_alpha(alpha),
                                     max_width=_check_max_width(max_width))
-        typer.echo(write_picture(out, picture))
+        written = write_picture(out, picture)
+        if not quiet:
+            typer.echo(written)
 
     @show_app.command("prune")
     def prune(
@@ -83,6 +87,7 @@ def register(app: typer.Typer) -> None:
         columns: int = typer.Option(2, "--columns", help="Panels per row."),
         alpha: float | None = typer.Option(None, "--alpha", help=ALPHA_HELP),
         max_width: int = typer.Option(2000, "--max-width", help=MAX_WIDTH_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     ) -> None:
         """The same frame once per removal fraction: surviving labels filled, removed ones outlined."""
         from curate.show import check_png_path, prune_picture, write_picture
@@ -90,6 +95,8 @@ def register(app: typer.Typer) -> None:
         check_png_path(out)
         picture = prune_picture(out_dir, frame, fractions, source=source and source.value, split=split, columns=columns,
                                 alpha=_check_alpha(alpha), max_width=_check_max_width(max_width))
-        typer.echo(write_picture(out, picture))
+        written = write_picture(out, picture)
+        if not quiet:
+            typer.echo(written)
 
     app.add_typer(show_app, name="show")

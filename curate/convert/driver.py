@@ -38,9 +38,11 @@ import cv2
 
 from curate import __version__, sources
 from curate.coco import CocoWriter
+from curate.convert.defaults import DEFAULT_SHARD_SIZE
 from curate.errors import CurateError, OutputError
 from curate.fileio import check_output_folder, remove_stale_temp_files, write_json_atomic
 from curate.findings import add_findings, finding, merge_findings, sorted_findings
+from curate.progress import progress_bar
 from curate.records import FrameResult, add_counts, sort_counts
 from curate.sources import ConvertSettings, FrameRef, Listing
 
@@ -49,7 +51,6 @@ BACKENDS = ("joblib", "dask")
 SHARD_SCHEMA = "synmix.convert-shard"
 REPORT_SCHEMA = "synmix.convert-report"
 SCHEMA_VERSION = 1
-DEFAULT_SHARD_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -351,7 +352,7 @@ def convert(
 ) -> ConvertResult:
     """Convert one split of a source to ``OUT/{source}_{split}.json`` + ``.report.json``.
 
-    ``progress=None`` shows the tqdm bar only on a terminal. ``backend``/``scheduler``: see
+    ``progress``: see :mod:`curate.progress` (None: a bar on a terminal, plain lines in a log). ``backend``/``scheduler``: see
     :func:`open_backend` (with Dask, ``workers`` is ignored: the cluster's worker threads run the
     shards). See the module doc for shards and resume; :func:`report_for` for the report's fields.
     """
@@ -392,8 +393,6 @@ def convert(
 
 def _convert_locked(job: ConvertJob, listing: Listing, split_file, workers: int, resume: bool, shard_size: int,
                     backend, scheduler, progress, started: float) -> ConvertResult:
-    from tqdm import tqdm
-
     frames, root, out = listing.frames, job.settings.root, job.settings.out
     specs = make_shards(job, frames, shard_size)
     if not resume:
@@ -409,8 +408,8 @@ def _convert_locked(job: ConvertJob, listing: Listing, split_file, workers: int,
                           writable_dirs=(out, job.shard_dir))
     if runner.name == "joblib" and not runner.in_process:
         todo = [replace(s, parent_pid=os.getpid()) for s in todo]
-    with runner, tqdm(total=len(frames), initial=done_frames, unit="frame", desc=f"convert {job.name}",
-                      disable=(None if progress is None else not progress), dynamic_ncols=True) as bar:
+    with runner, progress_bar(total=len(frames), initial=done_frames, unit="frame", desc=f"convert {job.name}",
+                              progress=progress) as bar:
         # in this process the bar moves per frame; from other processes, per finished shard
         fn = partial(run_shard, on_frame=bar.update) if runner.in_process else run_shard
         results = runner.map_unordered(fn, todo)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from curate import __version__, sources
 from curate.coco import (
@@ -35,9 +34,9 @@ from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID, coco_categ
 from curate.manifest.draws import draw_frames
 from curate.manifest.plan import KINDS, ManifestRequest, MixSpec, budget_synthetic, command_line, plan_mixes
 from curate.manifest.schema import MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION, gt_fingerprint, mix_coco_path
+from curate.progress import progress_bar
 from curate.prune import PrunePlan, plan_pruning, uniform_fractions
 from curate.schedule import schedule_hint
-from curate.stats import bar_disabled
 from curate.thresholds import check_thresholds_source
 
 EVAL_SPLIT = "val"
@@ -341,7 +340,7 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
     specs = plan_mixes(request)
     needed = [kind for kind in KINDS if any(spec.counts[kind] != 0 for spec in specs)]
     loaded = {kind: load_source(out, kind, request.split_of(kind), request.source_of(kind))
-              for kind in tqdm(needed, desc="reading COCO", disable=bar_disabled(progress), leave=False)}
+              for kind in progress_bar(needed, desc="reading COCO", progress=progress, leave=False)}
     counts = [_resolve_counts(spec, loaded, request) for spec in specs]
     if "synthetic" in loaded:
         synthetic = loaded["synthetic"]
@@ -365,8 +364,8 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
         return plans[key]
 
     written = []
-    bar_off = True if len(specs) < 2 else bar_disabled(progress)
-    for spec, count in tqdm(list(zip(specs, counts)), desc="writing manifests", disable=bar_off, leave=False):
+    for spec, count in progress_bar(list(zip(specs, counts)), desc="writing manifests",
+                                    progress=False if len(specs) < 2 else progress, leave=False):
         parts = [_select(loaded[kind], count[kind], request.seed, plan_for(kind, spec.fractions), spec.fractions)
                  for kind in KINDS if kind in loaded]
         manifest_dir = Path(os.path.abspath(spec.output.parent))

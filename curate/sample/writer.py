@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from curate.errors import CurateError
+from curate.progress import progress_bar
 
 MIN_SIDE = 32
 MAX_SIDE = 8192
@@ -80,8 +80,8 @@ def generate_and_write(make: Callable, write: Callable, root: Path, *args) -> tu
 
 def run_frames(task: Callable, arguments: Sequence[tuple], workers: int, progress: bool, desc: str) -> list:
     """``[task(*a) for a in arguments]`` with a progress bar; in order, whatever the worker count."""
-    bar = dict(total=len(arguments), disable=not progress, desc=desc, unit="frame")
+    bar = dict(total=len(arguments), progress=progress, desc=desc, unit="frame")
     if workers <= 1 or len(arguments) <= 1:
-        return [task(*a) for a in tqdm(arguments, **bar)]
+        return [task(*a) for a in progress_bar(arguments, **bar)]
     results = Parallel(n_jobs=workers, return_as="generator")(delayed(task)(*a) for a in arguments)
-    return list(tqdm(results, **bar))
+    return list(progress_bar(results, **bar))

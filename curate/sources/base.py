@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curate.errors import CurateError
-from curate.records import FrameResult
+
+if TYPE_CHECKING:  # the CLI reads sources without numpy; records imports it
+    from curate.records import FrameResult
 
 #: A frame as its source names it: Synscapes frame numbers, Cityscapes/BDD100K file stems.
 FrameKey = int | str

@@ -50,8 +50,8 @@ from curate.labels import (
     ID_TO_LABEL,
     INSTANCE_ID_OFFSET,
     LABEL_ID,
-    TRAIN_ID_OF_LABEL_ID,
     VALID_LABEL_IDS,
+    train_id_lut,
 )
 from curate.records import (
     FrameResult,
@@ -536,7 +536,7 @@ def write_gtfine_frame(out: Path, split: str, frame: int, gt: GtFine, class_png:
         write_bytes_atomic(paths["labelIds"], Path(class_png).read_bytes())
     else:
         write_png_atomic(paths["labelIds"], gt.label_ids)
-    write_png_atomic(paths["labelTrainIds"], TRAIN_ID_OF_LABEL_ID[gt.label_ids])
+    write_png_atomic(paths["labelTrainIds"], train_id_lut()[gt.label_ids])
     write_json_atomic(paths["polygons"], {"imgHeight": height, "imgWidth": width, "objects": gt.polygons})
 
 
