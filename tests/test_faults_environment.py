@@ -382,6 +382,7 @@ def manifest_disk_full_at_the_manifest(inputs, tmp_path, tmpfs):
     proc = run_curate("manifest", out, "--real", "0", "--synthetic", "1", "-o", output, "-q")
     assert_one_error(proc, output, "no space left on the device")
     nothing_left(disk, output)
+    assert not (output.parent / "mix.coco.json").exists()  # no mix COCO file without its manifest
 
 
 @case

@@ -377,6 +377,10 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
         manifest = build_manifest(spec, parts, mix, writer.sha256, coco_file.name, evals, request, command,
                                   created_at)
         del mix
-        write_json_atomic(spec.output, manifest, indent=1)
+        try:
+            write_json_atomic(spec.output, manifest, indent=1)
+        except BaseException:  # no mix COCO file without the manifest that records it
+            coco_file.unlink(missing_ok=True)
+            raise
         written.append(spec.output)
     return written
