@@ -46,6 +46,9 @@ class Job:
     opts: list[str] = field(default_factory=list)
     dataset_prefix: str = "synmix"
     argv: list[str] = field(default_factory=list)
+    #: --predict IMAGE_DIR and its zip (-o): predictions in the Cityscapes test server's format
+    predict_dir: str | None = None
+    predictions: str | None = None
 
 
 def _current_iteration() -> int | None:
@@ -130,6 +133,10 @@ def setup(job: Job):
 def run(job: Job):
     """Train (then evaluate) or only evaluate; returns the evaluation results on the main process."""
     cfg = setup(job)
+    if job.predict_dir:
+        from train.predict import predict_to_zip
+
+        return predict_to_zip(cfg, job.predict_dir, job.predictions, f"{job.dataset_prefix}_train")
     if job.eval_only:
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS,
