@@ -252,17 +252,30 @@ def _x_points(kind: str, runs: list[RunResult]) -> set:
     return {r.params[FIGURES[kind][0]] for r in runs}
 
 
+#: The sweep of ``curate manifest --sweep`` whose manifests make each figure (recorded in them).
+SWEEP_OF = {"removal": "prune", "ratio": "ratio", "additive": "additive"}
+
+
+def _epochs_key(run: RunResult) -> str:
+    epochs = run.params.get("epochs")
+    return f"{epochs:.0f}" if isinstance(epochs, (int, float)) else ""
+
+
 def choose_figures(runs: list[RunResult]) -> list[FigureSpec]:
     """Per figure kind, the largest group of runs that agree on everything but its variable and have
-    at least two values of it (none: no figure of that kind)."""
+    at least two values of it (none: no figure of that kind). Runs of the matching ``--sweep`` are
+    taken alone when they are enough for the figure; epochs must agree too, except in the additive
+    figure, where each epoch count is its own line (table 3)."""
     figures = []
     evaluated = [r for r in runs if r.evals]
     for kind, (x, fixed, file, title) in FIGURES.items():
+        candidates = [r for r in evaluated if r.params.get(x) is not None]
+        swept = [r for r in candidates if r.params.get("sweep") == SWEEP_OF.get(kind)]
+        if len(_x_points(kind, swept)) >= 2:
+            candidates = swept
         groups: dict[tuple, list[RunResult]] = {}
-        for run in evaluated:
-            if run.params.get(x) is None:
-                continue
-            key = tuple(_cell(run.params.get(k)) for k in fixed)
+        for run in candidates:
+            key = tuple(_cell(run.params.get(k)) for k in fixed) + ((_epochs_key(run),) if kind != "additive" else ())
             groups.setdefault(key, []).append(run)
         best = max(sorted(groups.items()), key=lambda item: len(_x_points(kind, item[1])), default=None)
         if best is not None and len(_x_points(kind, best[1])) >= 2:
@@ -273,7 +286,7 @@ def choose_figures(runs: list[RunResult]) -> list[FigureSpec]:
 def _sort_key(kind: str, run: RunResult):
     if kind == "grid":
         return (run.params["momentum"], run.params["lr"], run.name)
-    return (run.params[FIGURES[kind][0]], _cell(run.params.get("epochs")), run.name)
+    return (run.params[FIGURES[kind][0]], run.params.get("epochs") or 0, run.name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,19 +371,25 @@ def _draw_removal(ax, spec: FigureSpec, eval_set: str, metric: str, reference) -
 
 
 def _draw_lines(ax, spec: FigureSpec, eval_sets: list[str], metric: str, reference) -> None:
+    """One colour per evaluation set; in the additive figure one line style per epoch count."""
     percent = spec.kind == "ratio"
-    for eval_set in eval_sets:
+    scale = 100 if percent else 1
+    epochs = sorted({_epochs_label(run) for run in spec.runs})
+    styles = dict(zip(epochs, ("-", "--", ":", "-.") * len(epochs)))
+    for index, eval_set in enumerate(eval_sets):
+        colour = f"C{index}"
         series: dict[str, list] = {}
         for run in spec.runs:
-            label = eval_set if spec.kind == "ratio" else f"{eval_set}, {_epochs_label(run)}"
-            series.setdefault(label, []).append(run)
+            series.setdefault(_epochs_label(run), []).append(run)
         for label, runs in series.items():
-            xs = [run.params[spec.x] * (100 if percent else 1) for run in runs]
+            xs = [run.params[spec.x] * scale for run in runs]
             ys = [score(run, eval_set, metric) for run in runs]
-            line = ax.plot(xs, [math.nan if y is None else y for y in ys], marker="o", label=label)[0]
-        for x, entry in _reference_points(reference, spec.kind, eval_set, metric):
-            ax.plot([x * (100 if percent else 1)], [entry["value"]], marker="*", ms=12, ls="none",
-                    color=line.get_color(), markeredgecolor="black", label=f"study: {entry['where']}")
+            ax.plot(xs, [math.nan if y is None else y for y in ys], marker="o", color=colour,
+                    ls="-" if percent else styles[label], label=eval_set if percent else f"{eval_set}, {label}")
+        points = _reference_points(reference, spec.kind, eval_set, metric)
+        for i, (x, entry) in enumerate(points):
+            ax.plot([x * scale], [entry["value"]], marker="*", ms=12, ls="none", color=colour,
+                    markeredgecolor="black", label=f"study, {eval_set}" if i == 0 else "_nolegend_")
     ax.set_xlabel("real frames, % of the training set" if percent else "synthetic frames added to the real ones")
     fixed = spec.runs[0].params
     ax.set_title(f"{fixed['frames']} frames per run" if percent else f"{fixed['real_frames']} real frames", fontsize=9)
@@ -456,7 +475,7 @@ def markdown(runs: list[RunResult], figures: list[tuple[FigureSpec, Path]], metr
     if figures:
         parts += ["", "## Figures", ""]
         for spec, path in figures:
-            values = ", ".join(sorted({_cell(v) for v in _x_points(spec.kind, spec.runs)}))
+            values = ", ".join(_cell(v) for v in sorted(_x_points(spec.kind, spec.runs)))
             parts.append(f"- [{path.name}]({path.name}): {spec.title}; {METRIC_LABELS[metric]}; runs "
                          f"{', '.join(r.name for r in spec.runs)} ({spec.x}: {values})")
     if reference:

@@ -52,8 +52,10 @@ def predict_to_zip(cfg, image_dir: str, zip_path: str, dataset_name: str) -> dic
             writer.process([{"file_name": str(path), "image_id": index}], [outputs])
         files = sorted(os.listdir(writer._temp_dir))
         with atomic_path(Path(zip_path)) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name in files:
-                archive.write(os.path.join(writer._temp_dir, name), arcname=name)
+            for name in files:  # fixed dates: the same predictions give the same bytes
+                entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(entry, Path(writer._temp_dir, name).read_bytes())
     finally:
         writer._working_dir.cleanup()
     txt = sum(name.endswith("_pred.txt") for name in files)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import shlex
 import subprocess
 import sys
@@ -36,6 +35,8 @@ SUBMITIT_DIR = "submitit"
 #: ``--grid KEY=V1,V2`` keys: the option each sets and the type of its values.
 GRID_KEYS = {"lr": ("--lr", float), "momentum": ("--momentum", float), "epochs": ("--epochs", float),
              "iterations": ("--iterations", int), "batch": ("--batch", int), "seed": ("--seed", int)}
+#: Minutes a submitted job may run unless --timeout says otherwise (3 days).
+DEFAULT_TIMEOUT_MIN = 3 * 24 * 60
 #: Options of the runner itself, not passed on to each run.
 RUNNER_DESTS = {"manifests", "out", "grid", "submit", "wait", "rerun", "partition", "gpus_per_node", "nodes",
                 "timeout", "account", "cpus_per_task", "mem_gb", "qos", "constraint", "slurm", "help"}
@@ -147,7 +148,14 @@ def plan_runs(args, parser: argparse.ArgumentParser) -> list[Run]:
     manifests = manifests_of(args.manifests)
     for manifest in manifests:
         load_manifest(manifest, verify=False)  # a wrong file fails here, before any run starts
+    if args.init is not None and not Path(args.init).exists():
+        raise CurateError(args.init, "--init: no such run folder or weights file")
     points = parse_grid(args.grid, args) or [[]]
+    # a job may start in another folder (a cluster node): local paths in the options are made absolute
+    for dest in ("init", "weights"):
+        value = getattr(args, dest)
+        if value is not None and "://" not in value and Path(value).exists():
+            setattr(args, dest, str(Path(value).absolute()))
     shared = shared_options(args, parser, submit=bool(args.submit))
     many = is_many(args)
     parent = Path(args.out or "runs")
@@ -160,7 +168,8 @@ def plan_runs(args, parser: argparse.ArgumentParser) -> list[Run]:
                                    "(manifests of the same name): give them separate --out folders")
         seen[out] = manifest
         option_of = {k: GRID_KEYS[k][0] for k, _ in point}
-        runs.append(Run(name, manifest, out, [x for k, v in point for x in (option_of[k], v)], shared))
+        runs.append(Run(name, manifest.absolute(), out.absolute(), [x for k, v in point for x in (option_of[k], v)],
+                        shared))
     return runs
 
 
@@ -241,15 +250,16 @@ def submit_runs(runs: list[Run], args, wait: bool) -> list[Outcome]:
         print(f"{outcome.run.name}: {outcome.detail}", flush=True)
     jobs = []
     for run in todo:
-        executor = submitit.AutoExecutor(folder=run.out / SUBMITIT_DIR, cluster=args.submit)
-        executor.update_parameters(**executor_parameters(args, run.name))
+        parameters = executor_parameters(args, run.name)
         try:
+            executor = submitit.AutoExecutor(folder=run.out / SUBMITIT_DIR, cluster=args.submit)
+            executor.update_parameters(**parameters)
             job = executor.submit(TrainJob(run.argv, args.gpus_per_node or 0))
         except FileNotFoundError as err:  # no sbatch: not on a SLURM login node
             raise CurateError(err.filename or "sbatch", "cannot submit: SLURM's sbatch is not on PATH "
                                                          "(--submit slurm runs on a cluster's login node)") from None
-        except Exception as err:  # submitit's own failure (sbatch refused the job, …): its first line
-            raise CurateError(run.out / SUBMITIT_DIR, f"submission failed: {_first_line(err)}") from None
+        except Exception as err:  # submitit's own failure (no srun here, sbatch refused the job, …): its first line
+            raise CurateError(run.out / SUBMITIT_DIR, f"cannot submit ({args.submit}): {_first_line(err)}") from None
         print(f"{run.name}: submitted job {job.job_id} ({args.submit}); logs {job.paths.stdout.parent}", flush=True)
         jobs.append((run, job))
     if not wait:
@@ -266,7 +276,7 @@ def submit_runs(runs: list[Run], args, wait: bool) -> list[Outcome]:
 
 def executor_parameters(args, name: str) -> dict:
     """submitit parameters of one run's job: shared ones, and the SLURM-only ones prefixed ``slurm_``."""
-    params = {"name": f"synmix-{name}", "timeout_min": args.timeout, "tasks_per_node": 1,
+    params = {"name": f"synmix-{name}", "timeout_min": args.timeout or DEFAULT_TIMEOUT_MIN, "tasks_per_node": 1,
               "gpus_per_node": args.gpus_per_node or 0}
     if args.cpus_per_task:
         params["cpus_per_task"] = args.cpus_per_task
@@ -422,12 +432,3 @@ def write_run_record(job, manifest, status: str, init: dict, extra: dict | None 
     path = out / RUN_RECORD
     write_json_atomic(path, record, indent=1)
     return path
-
-
-def describe_runs(runs: list[Run]) -> str:
-    return "\n".join(f"  {run.name}: python -m train {shlex.join(run.argv)}" for run in runs)
-
-
-def default_timeout() -> int:
-    """Minutes a submitted job may run unless --timeout says otherwise (SLURM's 3 days; local: the same)."""
-    return int(os.environ.get("SYNMIX_JOB_TIMEOUT_MIN", 3 * 24 * 60))
