@@ -70,6 +70,18 @@ TRAINING_STACK = ("torch", "detectron2", "detectron2.projects.point_rend", "pyco
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C'd command
 
 
+WEIGHTS_HELP = ("initial weights: a checkpoint path, a detectron2:// or https:// address, or 'none' for random init "
+                "(default: ImageNet R-50 detectron2://ImageNetPretrained/MSRA/R-50.pkl; preset cpu-tiny: none). "
+                "With --eval-only: the model to evaluate")
+INIT_HELP = ("start from a previous run's weights (its folder: RUN/model_final.pth) or a checkpoint file; the "
+             "iteration count starts at 0 (fine-tuning). Excludes --weights")
+PRESET_HELP = ("cityscapes: Detectron2's PointRend R50-FPN Cityscapes config (the study's); finetune: the same from "
+               "pre-trained weights (--init) at LR 0.005, momentum 0 (the study's best fine-tuning point); cpu-tiny: a "
+               "small ResNet-18 PointRend at 192 px that learns on a CPU in minutes")
+STEPS_FROM_END_HELP = ("LR x0.1 when N and when M iterations remain (the study's fine-tuning: 60000,20000) instead of "
+                       "at 3/4 and 11/12 of the run")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad command line is one ``error:`` line like every other failure."""
 
@@ -108,20 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", type=float, default=None,
                    help=f"SGD momentum (default: manifest schedule, else {BASELINE_MOMENTUM:g}); "
                    "effective LR = lr/(1-momentum)")
-    p.add_argument("--weights", default=None,
-                   help="initial weights: a checkpoint path, a detectron2:// or https:// address, or 'none' "
-                   "for random init (default: ImageNet R-50 detectron2://ImageNetPretrained/MSRA/R-50.pkl; "
-                   "preset cpu-tiny: none). With --eval-only: the model to evaluate")
-    p.add_argument("--init", default=None, metavar="RUN_OR_WEIGHTS",
-                   help="start from a previous run's weights (its folder: RUN/model_final.pth) or a checkpoint "
-                   "file; the iteration count starts at 0 (fine-tuning). Excludes --weights")
-    p.add_argument("--preset", choices=("cityscapes", "finetune", "cpu-tiny"), default="cityscapes",
-                   help="cityscapes: Detectron2's PointRend R50-FPN Cityscapes config (the study's); "
-                   "finetune: the same from pre-trained weights (--init) at LR 0.005, momentum 0 (the study's best "
-                   "fine-tuning point); cpu-tiny: a small ResNet-18 PointRend at 192 px that learns on a CPU in minutes")
-    p.add_argument("--steps-from-end", default=None, metavar="N,M",
-                   help="LR x0.1 when N and when M iterations remain (the study's fine-tuning: 60000,20000) instead "
-                   "of at 3/4 and 11/12 of the run")
+    p.add_argument("--weights", default=None, help=WEIGHTS_HELP)
+    p.add_argument("--init", default=None, metavar="RUN_OR_WEIGHTS", help=INIT_HELP)
+    p.add_argument("--preset", choices=("cityscapes", "finetune", "cpu-tiny"), default="cityscapes", help=PRESET_HELP)
+    p.add_argument("--steps-from-end", default=None, metavar="N,M", help=STEPS_FROM_END_HELP)
     p.add_argument("--device", choices=("cuda", "cpu"), default=None,
                    help="device to train on (default: cuda when available, else cpu)")
     p.add_argument("--num-gpus", type=int, default=1, help="processes (GPUs) per machine (default 1)")

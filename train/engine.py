@@ -99,6 +99,10 @@ def report(cfg, results: dict) -> dict:
     return summaries
 
 
+#: The Job fields ``build_cfg`` takes under the same names.
+CFG_FIELDS = ("preset", "weights", "device", "eval_period", "checkpoint_period", "num_workers", "seed", "opts")
+
+
 def job_cfg(job: Job, train_dataset: str | None = None, test_datasets: tuple[str, ...] | None = None):
     """The run's frozen config; the data-set names default to those ``register_checked`` gives."""
     prefix = job.dataset_prefix
@@ -107,14 +111,7 @@ def job_cfg(job: Job, train_dataset: str | None = None, test_datasets: tuple[str
         train_dataset=train_dataset or f"{prefix}_train",
         test_datasets=test_datasets if test_datasets is not None else tuple(f"{prefix}_{e.name}" for e in job.eval_sets),
         output_dir=job.output_dir,
-        preset=job.preset,
-        weights=job.weights,
-        device=job.device,
-        eval_period=job.eval_period,
-        checkpoint_period=job.checkpoint_period,
-        num_workers=job.num_workers,
-        seed=job.seed,
-        opts=job.opts,
+        **{name: getattr(job, name) for name in CFG_FIELDS},
     )
 
 
