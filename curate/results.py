@@ -413,6 +413,10 @@ def _draw_grid(ax, spec: FigureSpec, eval_set: str, metric: str, reference) -> N
         ax.plot([x], [entry["value"]], marker="*" if momentum else "X", ms=12, ls="none", color="black",
                 label=f"study: LR {x:g}, momentum {momentum:g} ({entry['where']})")
     ax.set_xscale("log")
+    ticks = sorted({r.params["lr"] for r in spec.runs} | {x for x, _ in _reference_points(reference, "grid", eval_set,
+                                                                                            metric)})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=7)
+    ax.minorticks_off()
     ax.set_xlabel("learning rate (log); effective LR = lr / (1 - momentum)")
     ax.set_title(f"{eval_set}, fine-tuned on {spec.runs[0].params.get('manifest')}", fontsize=9)
 
