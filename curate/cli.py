@@ -58,11 +58,12 @@ def _invoked(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
-def _mount(invoked: str | None) -> None:
+def _mount(invoked: str | None = None, everything: bool = True) -> None:
+    """Mount the command groups; ``everything=False``: build per-source sub-commands only for the
+    ``invoked`` group (what ``main`` does; tests mount all)."""
     from curate.commands import register_all
 
-    # shell completion asks about every command; otherwise only the invoked group is built in full
-    register_all(app, invoked, everything=any(key.endswith("_COMPLETE") for key in os.environ))
+    register_all(app, invoked, everything=everything)
 
 
 #: Exit status of a command ended by Ctrl-C (SIGINT), as shells report it.
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         invoked = _invoked(args)
-        _mount(invoked)
+        # shell completion asks about every command; otherwise only the invoked group is built in full
+        _mount(invoked, everything=any(key.endswith("_COMPLETE") for key in os.environ))
         if invoked in _PARALLEL_COMMANDS:
             from joblib import parallel_config  # joblib takes 0.2 s to import: only where it is used
 

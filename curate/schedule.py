@@ -46,9 +46,12 @@ def effective_lr(lr: float, momentum: float) -> float:
 
 
 def schedule_hint(frames: int, batch: int = BASELINE_BATCH, epochs: int = DEFAULT_EPOCHS) -> dict:
-    """A manifest's ``schedule``: iterations for ``epochs`` epochs at ``batch``, LR steps as the baseline's."""
+    """A manifest's ``schedule``: iterations for ``epochs`` epochs at ``batch``, LR steps as the baseline's.
+
+    ``frames``: the frames training sees (a manifest passes those with an instance: Detectron2 drops the rest)."""
     iterations = iterations_for_epochs(epochs, frames, batch)
     return {
+        "frames": frames,
         "batch": batch,
         "epochs": epochs,
         "iterations": iterations,

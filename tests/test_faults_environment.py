@@ -370,16 +370,20 @@ def manifest_disk_full_at_the_mix_coco_file(inputs, tmp_path, tmpfs):
 
 @case
 def manifest_disk_full_at_the_manifest(inputs, tmp_path, tmpfs):
-    # a synthetic split without instances: the mix COCO file (one image) fits in a page, the
+    # a synthetic split of one frame with one small instance: the mix COCO file fits in a page, the
     # manifest beside it does not
     out = tmp_path / "converted"
     out.mkdir()
     coco = json.loads((inputs.converted / "synscapes_train.json").read_text())
-    coco["images"], coco["annotations"] = coco["images"][:1], []
+    image = coco["images"][0]
+    instances = [a for a in coco["annotations"] if a["image_id"] == image["id"] and not a["iscrowd"]]
+    coco["images"], coco["annotations"] = [image], [min(instances, key=lambda a: len(a["segmentation"]["counts"]))]
     (out / "synscapes_train.json").write_text(json.dumps(coco))
-    disk = tmpfs(tmp_path / "disk", PAGE)
+    shutil.copy(inputs.converted / "cityscapes_train.json", out)  # evaluation sets make the manifest > 1 page
+    disk = tmpfs(tmp_path / "disk", 2 * PAGE)  # the annotation spool and the COCO file, one page each
     output = disk / "m" / "mix.json"
-    proc = run_curate("manifest", out, "--real", "0", "--synthetic", "1", "-o", output, "-q")
+    proc = run_curate("manifest", out, "--real", "0", "--synthetic", "1", "--no-prune", "-o", output, "-q",
+                      "--eval", "cityscapes:train,synscapes:train")
     assert_one_error(proc, output, "no space left on the device")
     nothing_left(disk, output)
     assert not (output.parent / "mix.coco.json").exists()  # no mix COCO file without its manifest

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import io
 import logging
@@ -47,6 +48,15 @@ examples:
   python -m train manifests/cityscapes.json --weights runs/syn/model_final.pth --lr 0.005 --momentum 0
   # evaluate a model:
   python -m train manifests/mix.json --eval-only --weights runs/mix/model_final.pth
+  # a sweep: every manifest of a folder, each into runs/prune/<manifest name>/ (finished runs are skipped)
+  python -m train manifests/prune/ --out runs/prune --epochs 50 --num-gpus 4
+  # the fine-tuning grid of the study (fig. 6), one SLURM job per point, LR steps 60k and 20k before the end:
+  python -m train manifests/baseline.json --init runs/syn20k --preset finetune --iterations 100000 \
+      --steps-from-end 60000,20000 --grid lr=0.0005,0.005,0.01 momentum=0,0.9 --out runs/finetune \
+      --submit slurm --partition gpu --gpus-per-node 4 --timeout 2880
+  # predictions for the Cityscapes test server (one txt per image + instance mask PNGs, zipped):
+  python -m train manifests/mix.json --eval-only --weights runs/mix/model_final.pth \
+      --predict /data/cityscapes/leftImg8bit/test -o preds.zip
   # a small CPU model that learns in minutes (tests, demo):
   python -m train manifests/mix.json --preset cpu-tiny --device cpu --iterations 100
 """
@@ -58,6 +68,18 @@ INSTALL_HINT = 'install torch and Detectron2 with ./install.sh (README "Installi
 TRAINING_STACK = ("torch", "detectron2", "detectron2.projects.point_rend", "pycocotools.mask",
                   "cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling")
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C'd command
+
+
+WEIGHTS_HELP = ("initial weights: a checkpoint path, a detectron2:// or https:// address, or 'none' for random init "
+                "(default: ImageNet R-50 detectron2://ImageNetPretrained/MSRA/R-50.pkl; preset cpu-tiny: none). "
+                "With --eval-only: the model to evaluate")
+INIT_HELP = ("start from a previous run's weights (its folder: RUN/model_final.pth) or a checkpoint file; the "
+             "iteration count starts at 0 (fine-tuning). Excludes --weights")
+PRESET_HELP = ("cityscapes: Detectron2's PointRend R50-FPN Cityscapes config (the study's); finetune: the same from "
+               "pre-trained weights (--init) at LR 0.005, momentum 0 (the study's best fine-tuning point); cpu-tiny: a "
+               "small ResNet-18 PointRend at 192 px that learns on a CPU in minutes")
+STEPS_FROM_END_HELP = ("LR x0.1 when N and when M iterations remain (the study's fine-tuning: 60000,20000) instead of "
+                       "at 3/4 and 11/12 of the run")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,10 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("manifest", type=Path, help="manifest JSON written by `curate manifest`")
+    p.add_argument("manifests", type=Path, nargs="+", metavar="MANIFEST",
+                   help="manifest JSON written by `curate manifest`, or a folder of them (a sweep); several "
+                   "manifests, a folder or --grid make several runs, each into OUT/<manifest name>[__grid point]/")
     p.add_argument("--out", type=Path, default=None,
-                   help="run folder for checkpoints, metrics.json, TensorBoard events, eval/*.json "
-                   "(default: runs/<manifest name>)")
+                   help="run folder for checkpoints, metrics.json, TensorBoard events, eval/*.json, run.json "
+                   "(default: runs/<manifest name>); with several runs their parent folder (default: runs)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=float, default=None,
                         help="train E epochs: iterations = ceil(E x frames / batch), LR steps at the "
@@ -96,13 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", type=float, default=None,
                    help=f"SGD momentum (default: manifest schedule, else {BASELINE_MOMENTUM:g}); "
                    "effective LR = lr/(1-momentum)")
-    p.add_argument("--weights", default=None,
-                   help="initial weights: a checkpoint path, a detectron2:// or https:// address, or 'none' "
-                   "for random init (default: ImageNet R-50 detectron2://ImageNetPretrained/MSRA/R-50.pkl; "
-                   "preset cpu-tiny: none). With --eval-only: the model to evaluate")
-    p.add_argument("--preset", choices=("cityscapes", "cpu-tiny"), default="cityscapes",
-                   help="cityscapes: Detectron2's PointRend R50-FPN Cityscapes config (the study's); "
-                   "cpu-tiny: a small ResNet-18 PointRend at 192 px that learns on a CPU in minutes")
+    p.add_argument("--weights", default=None, help=WEIGHTS_HELP)
+    p.add_argument("--init", default=None, metavar="RUN_OR_WEIGHTS", help=INIT_HELP)
+    p.add_argument("--preset", choices=("cityscapes", "finetune", "cpu-tiny"), default="cityscapes", help=PRESET_HELP)
+    p.add_argument("--steps-from-end", default=None, metavar="N,M", help=STEPS_FROM_END_HELP)
     p.add_argument("--device", choices=("cuda", "cpu"), default=None,
                    help="device to train on (default: cuda when available, else cpu)")
     p.add_argument("--num-gpus", type=int, default=1, help="processes (GPUs) per machine (default 1)")
@@ -127,8 +148,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true",
                    help="skip the sha256 check of the manifest's COCO files and the fingerprint check of "
                    "its evaluation ground truth (every image and ground-truth file is still checked)")
+    p.add_argument("--predict", type=Path, default=None, metavar="IMAGE_DIR",
+                   help="with --eval-only: predict every image under IMAGE_DIR (e.g. leftImg8bit/test) and write "
+                   "the Cityscapes test server's format (one txt per image + instance mask PNGs) to -o ZIP")
+    p.add_argument("-o", "--predictions", type=Path, default=None, metavar="ZIP",
+                   help="the zip file --predict writes (default: RUN/predictions.zip)")
     p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
                    help="further Detectron2 config overrides, e.g. --opts SOLVER.CHECKPOINT_PERIOD 2000")
+
+    many = p.add_argument_group("several runs (a folder of manifests, several manifests, --grid) and cluster jobs")
+    many.add_argument("--grid", nargs="+", default=None, metavar="KEY=V1,V2",
+                      help="one run per point of the grid, e.g. --grid lr=0.0005,0.005,0.01 momentum=0,0.9 "
+                      "(keys: lr, momentum, epochs, iterations, batch, seed)")
+    many.add_argument("--submit", choices=("slurm", "local"), default=None,
+                      help="send each run as a job through submitit: slurm (a SLURM cluster; run on its login "
+                      "node) or local (submitit's local executor: subprocesses on this machine)")
+    many.add_argument("--wait", action="store_true",
+                      help="with --submit: block until every job ended and report failures with their log paths")
+    many.add_argument("--rerun", action="store_true", help="train runs again whose run.json says finished")
+    many.add_argument("--partition", default=None, help="SLURM partition")
+    many.add_argument("--account", default=None, help="SLURM account")
+    many.add_argument("--qos", default=None, help="SLURM quality of service")
+    many.add_argument("--constraint", default=None, help="SLURM node constraint")
+    many.add_argument("--nodes", type=int, default=1,
+                      help="SLURM nodes per run (one run spans them with Detectron2's launch; default 1)")
+    many.add_argument("--gpus-per-node", type=int, default=None, help="GPUs per node (and processes per node)")
+    many.add_argument("--cpus-per-task", type=int, default=None, help="CPU cores per node for the job")
+    many.add_argument("--mem-gb", type=int, default=None, help="SLURM memory per node (GB)")
+    many.add_argument("--timeout", type=int, default=None,
+                      help="job time limit in minutes (default: 4320, i.e. 3 days)")
+    many.add_argument("--slurm", nargs="+", default=None, metavar="KEY=VALUE",
+                      help="further sbatch options, e.g. --slurm mail-type=END exclusive=")
     return p
 
 
@@ -272,11 +322,69 @@ def _checkpoint_to_load(cfg, out: Path, resume: bool) -> str:
     return cfg.MODEL.WEIGHTS
 
 
+def resolve_init(args) -> dict:
+    """``--init RUN_OR_WEIGHTS`` → ``args.weights`` (a run folder gives its model_final.pth), and the
+    record of the initial weights kept in run.json."""
+    if args.init is not None:
+        if args.weights is not None:
+            raise CurateError(None, "--init and --weights both give the initial weights: give one")
+        init = Path(args.init)
+        if init.is_dir():
+            weights = init / "model_final.pth"
+            if not weights.is_file():
+                raise CurateError(init, "no model_final.pth in this run folder (has the run finished?)")
+            args.weights = str(weights)
+            return {"kind": "run", "run": str(init.absolute()), "weights": str(weights.absolute())}
+        if not init.is_file():
+            raise CurateError(init, "--init: no such run folder or weights file")
+        args.weights = str(init)
+        return {"kind": "checkpoint", "run": None, "weights": str(init.absolute())}
+    if args.preset == "finetune" and not args.eval_only and args.weights is None:
+        raise CurateError(None, "--preset finetune starts from pre-trained weights: give --init RUN (or --weights)")
+    weights = args.weights
+    if weights is None:
+        from train.config import IMAGENET_R50
+
+        weights = "" if args.preset == "cpu-tiny" else IMAGENET_R50
+    if weights.lower() in ("", "none"):
+        return {"kind": "random", "run": None, "weights": None}
+    kind = "imagenet" if weights.startswith("detectron2://ImageNetPretrained") else "checkpoint"
+    return {"kind": kind, "run": None, "weights": weights if "://" in weights else str(Path(weights).absolute())}
+
+
+def _steps_from_end(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        steps = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise CurateError(None, f"--steps-from-end {text}: expected iteration counts, e.g. 60000,20000") from None
+    if not steps:
+        raise CurateError(None, "--steps-from-end: no iteration count given")
+    return steps
+
+
+def _check_predict(args) -> None:
+    if args.predictions is not None and args.predict is None:
+        raise CurateError(None, "-o/--predictions names the zip of --predict IMAGE_DIR")
+    if args.predict is None:
+        return
+    if not args.eval_only:
+        raise CurateError(None, "--predict needs --eval-only (and the model, --weights W)")
+    if not args.predict.is_dir():
+        raise CurateError(args.predict, "--predict: image folder not found")
+    from train.predict import image_files
+
+    image_files(args.predict)  # at least one image, names unique
+    if args.predictions is not None and args.predictions.suffix != ".zip":
+        raise CurateError(args.predictions, "-o: the predictions file must end in .zip")
+
+
 def prepare(args, argv: list[str]):
     """Everything checked before launching: manifest, data sets, schedule, device, weights."""
     from curate.manifest import load_manifest
     from train.data import check_manifest
-    from train.schedule import PRESET_SCHEDULE_DEFAULTS, resolve_schedule
+    from train.schedule import PRESET_SCHEDULE_DEFAULTS, applied_schedule, resolve_schedule
 
     if args.num_gpus < 1 or args.num_machines < 1 or not 0 <= args.machine_rank < args.num_machines:
         raise CurateError(None, "--num-gpus and --num-machines must be >= 1 and 0 <= --machine-rank < --num-machines")
@@ -284,13 +392,20 @@ def prepare(args, argv: list[str]):
         raise CurateError(None, "--dist-url tcp://HOST:PORT is required with --num-machines > 1")
     if len(args.opts) % 2:
         raise CurateError(None, "--opts takes KEY VALUE pairs")
-    out = Path(args.out or Path("runs") / args.manifest.stem)
+    [manifest_path] = args.manifests
+    out = Path(args.out or Path("runs") / manifest_path.stem)
     check_out(out)
+    init = resolve_init(args)
     _check_weights(args.weights, args.eval_only, args.resume)
+    _check_predict(args)
+    steps_from_end = _steps_from_end(args.steps_from_end)
 
     # the data first (no torch needed), then what training needs installed, then the model's config
-    manifest = load_manifest(args.manifest, verify=not args.no_verify)
+    manifest = load_manifest(manifest_path, verify=not args.no_verify)
     train_set, eval_sets = check_manifest(manifest)
+    # Detectron2 trains on the frames with an instance (it drops the others): epochs count those
+    trained = int(manifest.data["train"].get("frames_trained", train_set.frames))
+    train_set = dataclasses.replace(train_set, frames=trained)
     preset_defaults = PRESET_SCHEDULE_DEFAULTS[args.preset] if args.preset != "cityscapes" else {}
     try:
         schedule = resolve_schedule(
@@ -299,8 +414,9 @@ def prepare(args, argv: list[str]):
             iterations=args.iterations,
             batch=args.batch if args.batch is not None else preset_defaults.get("batch"),
             lr=args.lr if args.lr is not None else preset_defaults.get("base_lr"),
-            momentum=args.momentum,
+            momentum=args.momentum if args.momentum is not None else preset_defaults.get("momentum"),
             hint=manifest.schedule,
+            steps_from_end=steps_from_end,
         )
     except ValueError as err:
         raise CurateError(None, str(err)) from None
@@ -333,13 +449,22 @@ def prepare(args, argv: list[str]):
         threads=args.threads,
         opts=list(args.opts),
         argv=list(argv),
+        predict_dir=str(args.predict.absolute()) if args.predict else None,
+        predictions=str((args.predictions or out / "predictions.zip").absolute()) if args.predict else None,
     )
     # The config the run will build (--opts keys and values checked), and the weights it will load.
     cfg = job_cfg(job)
+    # the schedule the config really holds (--opts SOLVER.* may have changed it): the banner and run.json say it
+    try:
+        job.schedule = applied_schedule(schedule, max_iter=cfg.SOLVER.MAX_ITER, steps=cfg.SOLVER.STEPS,
+                                        batch=cfg.SOLVER.IMS_PER_BATCH, base_lr=cfg.SOLVER.BASE_LR,
+                                        momentum=cfg.SOLVER.MOMENTUM)
+    except ValueError as err:
+        raise CurateError("--opts", str(err)) from None
     weights = _checkpoint_to_load(cfg, out, args.resume)
     if weights:
         check_checkpoint(weights)
-    return job
+    return job, manifest, init
 
 
 def describe(job, frames: int) -> str:
@@ -347,19 +472,46 @@ def describe(job, frames: int) -> str:
 
     s = job.schedule
     epochs = epochs_for_iterations(s.max_iter, frames, s.batch)
+    dropped = f" (not applied, outside the run: {list(s.dropped_steps)})" if s.dropped_steps else ""
     lines = [
         f"manifest {job.manifest}: {frames} training frames, evaluation sets: "
         f"{', '.join(e.name for e in job.eval_sets) or 'none'}",
         f"schedule ({s.origin}): {s.max_iter} iterations x batch {s.batch} = {epochs:.1f} epochs, "
-        f"LR x0.1 at {list(s.steps) or 'none'}",
+        f"LR x0.1 at {list(s.steps) or 'none'}{dropped}",
         f"learning rate {s.base_lr:g}, momentum {s.momentum:g}: effective LR lr/(1-m) = {s.effective_lr:g}",
         f"preset {job.preset}, device {job.device}, run folder {job.output_dir}",
     ]
+    if job.predict_dir:
+        lines[1:3] = [f"predict: every image under {job.predict_dir} → {job.predictions} (Cityscapes test server format)"]
     random_init = (job.weights or "x").lower() in ("", "none")
     if job.preset == "cityscapes" and random_init and not job.eval_only and "MODEL.RESNETS.NORM" not in job.opts:
         lines.append("note: random init with the cityscapes preset's frozen BatchNorm tends to diverge; "
                      "use ImageNet weights, or --opts MODEL.RESNETS.NORM BN MODEL.BACKBONE.FREEZE_AT 0")
     return "\n".join(lines)
+
+
+def run_many(args, parser) -> int:
+    """Several runs (manifests × grid points), in turn or as submitit jobs (train/runs.py)."""
+    from train import runs
+
+    if args.submit and any(getattr(args, d) != parser.get_default(d) for d in runs.DISTRIBUTED_DESTS):
+        raise CurateError(None, "--submit sets --num-gpus/--num-machines/--machine-rank/--dist-url itself "
+                                "(from --gpus-per-node and --nodes)")
+    if args.wait and not args.submit:
+        raise CurateError(None, "--wait is for --submit (runs without it run one after the other anyway)")
+    if args.predict is not None:
+        raise CurateError(None, "--predict writes one zip: give one manifest, no --grid")
+    if args.submit == "local" and args.nodes != 1:
+        raise CurateError(None, "--submit local runs on this machine: --nodes must be 1")
+    planned = runs.plan_runs(args, parser)
+    print(f"{len(planned)} run(s):", flush=True)
+    for run in planned:
+        print(f"  {run.out}", flush=True)
+    if args.submit:
+        outcomes = runs.submit_runs(planned, args, wait=args.wait)
+    else:
+        outcomes = runs.run_in_turn(planned, rerun=args.rerun)
+    return runs.report(outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -370,12 +522,23 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setLogLevel(2)  # errors only (cv2.utils.logging.LOG_LEVEL_ERROR)
     out = None
     try:
-        args = build_parser().parse_args(argv)
-        out = Path(args.out or Path("runs") / args.manifest.stem)
-        job = prepare(args, argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        from train.runs import is_many, write_run_record
+
+        if args.submit or is_many(args):
+            return run_many(args, parser)
+        for option in ("grid", "wait", "rerun"):
+            if getattr(args, option):
+                raise CurateError(None, f"--{option} is for several runs or --submit")
+        out = Path(args.out or Path("runs") / args.manifests[0].stem)
+        job, manifest, init = prepare(args, argv)
         print(describe(job, job.train_set.frames), flush=True)
         from train.engine import run
 
+        record = args.machine_rank == 0
+        if record:
+            write_run_record(job, manifest, "running", init)
         if args.num_gpus * args.num_machines == 1:
             run(job)
         else:
@@ -383,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
 
             launch(run, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
                    dist_url=args.dist_url, args=(job,))
+        if record:
+            write_run_record(job, manifest, "finished", init,
+                             {"predictions": job.predictions} if job.predict_dir else None)
     except CurateError as err:
         return _fail(str(err))
     except KeyboardInterrupt:

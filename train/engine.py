@@ -46,6 +46,9 @@ class Job:
     opts: list[str] = field(default_factory=list)
     dataset_prefix: str = "synmix"
     argv: list[str] = field(default_factory=list)
+    #: --predict IMAGE_DIR and its zip (-o): predictions in the Cityscapes test server's format
+    predict_dir: str | None = None
+    predictions: str | None = None
 
 
 def _current_iteration() -> int | None:
@@ -96,6 +99,10 @@ def report(cfg, results: dict) -> dict:
     return summaries
 
 
+#: The Job fields ``build_cfg`` takes under the same names.
+CFG_FIELDS = ("preset", "weights", "device", "eval_period", "checkpoint_period", "num_workers", "seed", "opts")
+
+
 def job_cfg(job: Job, train_dataset: str | None = None, test_datasets: tuple[str, ...] | None = None):
     """The run's frozen config; the data-set names default to those ``register_checked`` gives."""
     prefix = job.dataset_prefix
@@ -104,14 +111,7 @@ def job_cfg(job: Job, train_dataset: str | None = None, test_datasets: tuple[str
         train_dataset=train_dataset or f"{prefix}_train",
         test_datasets=test_datasets if test_datasets is not None else tuple(f"{prefix}_{e.name}" for e in job.eval_sets),
         output_dir=job.output_dir,
-        preset=job.preset,
-        weights=job.weights,
-        device=job.device,
-        eval_period=job.eval_period,
-        checkpoint_period=job.checkpoint_period,
-        num_workers=job.num_workers,
-        seed=job.seed,
-        opts=job.opts,
+        **{name: getattr(job, name) for name in CFG_FIELDS},
     )
 
 
@@ -130,6 +130,10 @@ def setup(job: Job):
 def run(job: Job):
     """Train (then evaluate) or only evaluate; returns the evaluation results on the main process."""
     cfg = setup(job)
+    if job.predict_dir:
+        from train.predict import predict_to_zip
+
+        return predict_to_zip(cfg, job.predict_dir, job.predictions, f"{job.dataset_prefix}_train")
     if job.eval_only:
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS,

@@ -19,9 +19,14 @@ from curate.schedule import (
     iterations_for_epochs,
 )
 
-#: Schedule defaults of each preset (batch, LR), used when the command line does not give them.
+#: The study's best fine-tuning point (docs/method.md §7, fig. 6): LR 0.005 with momentum 0, an
+#: effective LR of 0.005.
+FINETUNE_LR, FINETUNE_MOMENTUM = 0.005, 0.0
+
+#: Schedule defaults of each preset (batch, LR, momentum), used when the command line does not give them.
 PRESET_SCHEDULE_DEFAULTS = {
     "cityscapes": {"batch": BASELINE_BATCH, "base_lr": BASELINE_LR},
+    "finetune": {"batch": BASELINE_BATCH, "base_lr": FINETUNE_LR, "momentum": FINETUNE_MOMENTUM},
     "cpu-tiny": {"batch": 4, "base_lr": 0.02},
 }
 
@@ -35,6 +40,8 @@ class Schedule:
     momentum: float
     #: where the iteration count came from ("--iterations", "--epochs 50", "manifest", "baseline")
     origin: str = ""
+    #: LR steps asked for that cannot apply in this run (at or before 0, at or past the last iteration)
+    dropped_steps: tuple[int, ...] = ()
 
     @property
     def effective_lr(self) -> float:
@@ -66,12 +73,14 @@ def resolve_schedule(
     lr: float | None = None,
     momentum: float | None = None,
     hint: dict | None = None,
+    steps_from_end: tuple[int, ...] | None = None,
 ) -> Schedule:
     """The run's schedule: command-line values first, then the manifest's ``schedule`` hint, then the baseline.
 
     ``--iterations`` wins over ``--epochs``; without either, the hint's iteration count (and its steps)
     is used when it was made for the same batch, else the hint's epochs are converted, else the
-    baseline's 24k iterations apply.
+    baseline's 24k iterations apply. ``steps_from_end`` (the study's fine-tuning: ×0.1 when 60k and
+    when 20k iterations remain) places the LR steps that many iterations before the end instead.
     """
     hint = hint or {}
     if epochs is not None and iterations is not None:
@@ -99,6 +108,31 @@ def resolve_schedule(
         max_iter, origin = iterations_for_epochs(epochs, frames, batch), f"manifest epochs {epochs:g}"
     else:
         max_iter, origin = BASELINE_MAX_ITER, "baseline"
+    dropped: tuple[int, ...] = ()
+    if steps_from_end is not None:
+        if any(int(s) <= 0 for s in steps_from_end):
+            raise ValueError(f"steps from the end must be positive (got {list(steps_from_end)})")
+        wanted = sorted({max_iter - int(s) for s in steps_from_end})
+        steps = tuple(s for s in wanted if 0 < s < max_iter)
+        dropped = tuple(s for s in wanted if not 0 < s < max_iter)
+        origin += f", LR steps {','.join(str(int(s)) for s in steps_from_end)} iterations before the end"
     if steps is None:
         steps = scaled_steps(max_iter)
-    return Schedule(max_iter, steps, batch, base_lr, momentum, origin)
+    return Schedule(max_iter, steps, batch, base_lr, momentum, origin, dropped)
+
+
+def applied_schedule(planned: Schedule, *, max_iter: int, steps, batch: int, base_lr: float, momentum: float) -> Schedule:
+    """The schedule a run's final config really holds (``--opts SOLVER.…`` may have changed ``planned``).
+
+    Detectron2 ignores LR steps past ``MAX_ITER`` (with a warning): they are listed as dropped. Steps
+    must be strictly increasing; momentum in [0, 1).
+    """
+    steps = [int(s) for s in steps]
+    if any(b <= a for a, b in zip(steps, steps[1:])) or any(s <= 0 for s in steps):
+        raise ValueError(f"SOLVER.STEPS {tuple(steps)}: LR steps must be positive and strictly increasing")
+    effective_lr(base_lr, momentum)
+    values = (int(max_iter), tuple(s for s in steps if s < max_iter), int(batch), float(base_lr), float(momentum))
+    dropped = tuple(sorted(set(planned.dropped_steps) | {s for s in steps if s >= max_iter}))
+    if values == (planned.max_iter, planned.steps, planned.batch, planned.base_lr, planned.momentum):
+        return Schedule(*values, planned.origin, dropped)
+    return Schedule(*values, f"{planned.origin}, changed by --opts", dropped)

@@ -12,7 +12,7 @@ import importlib
 import typer
 
 # Order is the order of ``curate --help``.
-COMMAND_MODULES = ("sample", "check", "convert", "stats", "manifest", "export", "show", "demo")
+COMMAND_MODULES = ("sample", "check", "convert", "stats", "manifest", "export", "show", "results", "demo")
 
 
 def register_all(app: typer.Typer, invoked: str | None = None, everything: bool = True) -> None:

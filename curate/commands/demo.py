@@ -1,7 +1,8 @@
 """``curate demo``: the whole method on procedural sample sets, end to end, with a summary.
 
 sample → convert (Synscapes with ``--gtfine``, Cityscapes, a BDD100K val set) → stats → manifest (pruned mix) →
-a short CPU PointRend training (``python -m train --preset cpu-tiny``, a subprocess) → evaluation.
+a short CPU PointRend training (``python -m train --preset cpu-tiny``, a subprocess) → evaluation →
+``curate results`` (the run's parameters and AP as the study's table, results.csv).
 Every step calls the same library functions as the commands a user runs by hand.
 """
 
@@ -36,6 +37,9 @@ class DemoSummary:
     figures: list[Path] = field(default_factory=list)
     eval_files: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: curate results over the demo's runs: its table and files
+    results_table: str | None = None
+    results_files: list[Path] = field(default_factory=list)
 
 
 def _step(number: int, total: int, text: str) -> float:
@@ -131,10 +135,21 @@ def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRA
             env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
             subprocess.run(command, check=True, env=env)
             summary.eval_files = sorted((run_dir / "eval").glob("*.json"))
+            collect_results(out / "runs", out / "results", summary)
         summary.seconds["train"] = time.perf_counter() - t
 
     print_summary(summary)
     return summary
+
+
+def collect_results(runs: Path, folder: Path, summary: DemoSummary) -> None:
+    """``curate results RUNS -o RESULTS``: every run's parameters and AP in one table (results.csv, results.md)."""
+    from curate.results import collect
+
+    typer.echo(f"  $ curate results {runs} -o {folder}")
+    result = collect([runs], folder)
+    summary.results_table = result.table
+    summary.results_files = [result.csv, result.markdown, *result.figures]
 
 
 def busiest_rider_frame(truth) -> int:
@@ -169,8 +184,13 @@ def print_summary(summary: DemoSummary) -> None:
             typer.echo(f"  picture: {path}")
     for path in summary.eval_files:
         typer.echo(f"  evaluation: {path}")
+    for path in summary.results_files:
+        typer.echo(f"  results: {path}")
     for path in summary.eval_files:
         _print_eval(path)
+    if summary.results_table:
+        typer.echo("\ncurate results (Cityscapes AP: official evaluator; COCO mask AP: pycocotools; %)")
+        typer.echo(summary.results_table)
     total = sum(summary.seconds.values())
     steps = ", ".join(f"{k} {v:.0f}s" for k, v in summary.seconds.items())
     typer.echo(f"  wall time: {total:.0f} s ({steps})")

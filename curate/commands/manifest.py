@@ -9,8 +9,9 @@ import typer
 from curate.schedule import BASELINE_BATCH, DEFAULT_EPOCHS
 
 OUT_HELP = "Folder holding the {source}_{split}.json COCO files of curate convert."
-SWEEP_HELP = ("'ratio': 11 mixes of --total frames, 0 %…100 % real. 'prune': 10 mixes of the same frames "
-              "(default 2975 synthetic), removal 0 %…90 %.")
+SWEEP_HELP = ("'prune': 10 mixes of the same frames (default 2975 synthetic), removal 0 %…90 % (fig. 4). "
+              "'ratio': 11 mixes of --total frames, 0 %…100 % real (fig. 5). 'additive': all real frames "
+              "(or --real) + 0, 3k, 6k, 9k, 12k, 20k synthetic (table 3).")
 PRUNE_HELP = ("Removal fraction per class, applied over the whole synthetic split: 0.4 (default, the "
               "study's), person=0.6,default=0.3, or OUT/stats/thresholds.json from curate stats.")
 EVAL_HELP = ("Evaluation sets as source:split, e.g. cityscapes:val,synscapes:val,bdd100k:val "
@@ -46,6 +47,13 @@ def register(app: typer.Typer) -> None:
         real_source: str = typer.Option(None, "--real-source", help=SOURCE_HELP.format(kind="real")),
         synthetic_source: str = typer.Option(None, "--synthetic-source", help=SOURCE_HELP.format(kind="synthetic")),
         eval_sets: str = typer.Option(None, "--eval", help=EVAL_HELP),
+        fractions: str = typer.Option(None, "--fractions",
+                                      help="--sweep prune: the removal fractions, e.g. 0,0.1,0.4 (default 0,0.1,…,0.9)."),
+        ratios: str = typer.Option(None, "--ratios",
+                                   help="--sweep ratio: the real shares, e.g. 0,0.1,1 (default 0,0.1,…,1)."),
+        synthetic_steps: str = typer.Option(None, "--synthetic-steps",
+                                            help="--sweep additive: synthetic frames added to the real ones "
+                                                 "(default 0,3000,6000,9000,12000,20000)."),
         output: Path = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary."),
     ) -> None:
@@ -59,6 +67,7 @@ def register(app: typer.Typer) -> None:
             sweep=sweep, budget=budget, batch=batch, epochs=epochs, prune=prune, no_prune=no_prune,
             prune_real=prune_real, seed=seed, real_split=real_split, synthetic_split=synthetic_split,
             eval=eval_sets, real_source=real_source, synthetic_source=synthetic_source,
+            fractions=fractions, ratios=ratios, synthetic_steps=synthetic_steps,
         )
         for spec in plan_mixes(request):  # an output that cannot be written is told before any reading
             check_output_file(mix_coco_path(spec.output), "mix COCO file")
@@ -67,7 +76,21 @@ def register(app: typer.Typer) -> None:
         if quiet:
             return
         for path in written:
-            loaded = load_manifest(path, verify=False)
-            train = loaded.data["train"]
-            typer.echo(f"{path}: {train['real_frames']} real + {train['synthetic_frames']} synthetic frames, "
-                       f"{train['instances']} instances; hint: {loaded.schedule['iterations']} iterations")
+            typer.echo(describe_manifest(load_manifest(path, verify=False).data, path))
+
+
+def describe_manifest(data: dict, path: Path) -> str:
+    """One line per manifest (two when a budget asked for more synthetic frames than there are)."""
+    train = data["train"]
+    sweep = data.get("sweep")
+    point = f" [{sweep['variable']} {sweep['value']:g}]" if sweep else ""
+    empty = train.get("frames_without_instances", 0)
+    dropped = f" ({empty} without an instance, which Detectron2 drops)" if empty else ""
+    line = (f"{path}{point}: {train['real_frames']} real + {train['synthetic_frames']} synthetic frames{dropped}, "
+            f"{train['instances']} instances; hint: {data['schedule']['iterations']} iterations")
+    budget = data.get("budget")
+    if budget and budget["capped"]:
+        line += (f"\n  budget {budget['iterations']} iterations covers {budget['frames']} frames at {budget['epochs']} "
+                 f"epochs: {budget['synthetic_asked']} synthetic asked, the split has {budget['synthetic_available']}; "
+                 "all of them taken")
+    return line

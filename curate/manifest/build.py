@@ -32,7 +32,15 @@ from curate.errors import CurateError
 from curate.fileio import write_json_atomic
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, LABEL_ID, coco_categories
 from curate.manifest.draws import draw_frames
-from curate.manifest.plan import KINDS, ManifestRequest, MixSpec, budget_synthetic, command_line, plan_mixes
+from curate.manifest.plan import (
+    KINDS,
+    ManifestRequest,
+    MixSpec,
+    budget_frames,
+    budget_synthetic,
+    command_line,
+    plan_mixes,
+)
 from curate.manifest.schema import MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION, gt_fingerprint, mix_coco_path
 from curate.progress import progress_bar
 from curate.prune import PrunePlan, plan_pruning, uniform_fractions
@@ -95,7 +103,12 @@ def _image_root(coco_file: Path, info: dict) -> Path:
     return root if root.is_absolute() else Path(os.path.abspath(coco_file.parent / root))
 
 
-def _resolve_counts(spec: MixSpec, loaded: dict[str, LoadedSource], request: ManifestRequest) -> dict[str, int]:
+def _resolve_counts(spec: MixSpec, loaded: dict[str, LoadedSource],
+                    request: ManifestRequest) -> tuple[dict[str, int], dict | None]:
+    """Frames of each kind for one mix, and the ``budget`` record of a ``--budget`` mix (else None).
+
+    A budget asks for at most the synthetic frames there are: one that covers more (the study's 150k
+    iterations: 24,000 frames, 21,025 synthetic, of Synscapes' 20,000) takes all of them and says so."""
     counts: dict[str, int] = {}
     for kind in KINDS:
         wanted = spec.counts[kind]
@@ -107,16 +120,18 @@ def _resolve_counts(spec: MixSpec, loaded: dict[str, LoadedSource], request: Man
             path = coco_path(request.out, request.source_of(kind), request.split_of(kind))
             raise CurateError(path, f"asked for {count} {kind} frames; the file has {available}")
         counts[kind] = count
+    budget = None
     if spec.counts["synthetic"] == "budget":
-        count = budget_synthetic(request.budget, request.batch, request.epochs, counts["real"])
+        asked = budget_synthetic(request.budget, request.batch, request.epochs, counts["real"])
         available = loaded["synthetic"].frames if "synthetic" in loaded else 0
-        if count > available:
-            path = coco_path(request.out, request.source_of("synthetic"), request.synthetic_split)
-            raise CurateError(path, f"the budget asks for {count} synthetic frames; the file has {available}")
-        counts["synthetic"] = count
+        counts["synthetic"] = min(asked, available)
+        budget = {"iterations": request.budget, "batch": request.batch, "epochs": request.epochs,
+                  "frames": budget_frames(request.budget, request.batch, request.epochs),
+                  "synthetic_asked": asked, "synthetic_available": available,
+                  "synthetic_taken": counts["synthetic"], "capped": asked > available}
     if sum(counts.values()) == 0:
         raise CurateError(spec.output, "the mix would hold no frames")
-    return counts
+    return counts, budget
 
 
 # ---------------------------------------------------------------- evaluation sets
@@ -247,10 +262,23 @@ def build_mix_coco(parts: list[_Part], manifest_dir: Path, manifest_name: str) -
     }
 
 
+def _frames_with(part: _Part, mask: np.ndarray) -> int:
+    """Chosen frames of ``part`` holding at least one annotation where ``mask`` (per entry of ``annotations``)."""
+    src = part.source
+    image_of = src.columns.ann_image_index[part.annotations]
+    return len(np.unique(image_of[mask]))
+
+
+def _is_instance(part: _Part) -> np.ndarray:
+    return part.source.columns.numpy("iscrowd")[part.annotations] == 0
+
+
 def _source_entry(part: _Part, manifest_dir: Path, prune_spec: str, pruned: bool) -> dict:
     src = part.source
     category = src.columns.numpy("category_id")[part.annotations]
-    is_instance = src.columns.numpy("iscrowd")[part.annotations] == 0
+    is_instance = _is_instance(part)
+    with_instances_before = _frames_with(part, is_instance)
+    with_instances_after = _frames_with(part, is_instance & part.kept)
     return {
         "kind": src.kind,
         "coco": _relative(src.path, manifest_dir),
@@ -271,6 +299,9 @@ def _source_entry(part: _Part, manifest_dir: Path, prune_spec: str, pruned: bool
         "instances_before": _class_counts(category[is_instance]),
         "instances_after": _class_counts(category[is_instance & part.kept]),
         "crowd_regions": int((~is_instance).sum()),
+        # Detectron2 drops frames without an instance (crowd regions alone do not count) from training
+        "frames_without_instances": len(part.chosen) - with_instances_after,
+        "frames_emptied_by_pruning": with_instances_before - with_instances_after,
     }
 
 
@@ -296,12 +327,20 @@ def created_at_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
+def frames_with_instances(coco: dict) -> int:
+    """Frames Detectron2 trains on: those with at least one non-crowd annotation
+    (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``, on by default, drops the others)."""
+    return len({a["image_id"] for a in coco["annotations"] if a.get("iscrowd", 0) == 0})
+
+
 def build_manifest(spec: MixSpec, parts: list[_Part], mix: dict, mix_sha256: str, mix_name: str,
-                   evals: list[EvalSource], request: ManifestRequest, command: str, created_at: str) -> dict:
+                   evals: list[EvalSource], request: ManifestRequest, command: str, created_at: str,
+                   budget: dict | None = None) -> dict:
     manifest_dir = Path(os.path.abspath(spec.output.parent))
     category = np.array([a["category_id"] for a in mix["annotations"]], dtype=np.int64)
     crowd = np.array([a.get("iscrowd", 0) != 0 for a in mix["annotations"]], dtype=bool)
     frames = len(mix["images"])
+    trained = frames_with_instances(mix)
     by_kind = {part.source.kind: len(part.chosen) for part in parts}
     return {
         "schema": MANIFEST_SCHEMA,
@@ -317,6 +356,9 @@ def build_manifest(spec: MixSpec, parts: list[_Part], mix: dict, mix_sha256: str
             "frames": frames,
             "real_frames": by_kind.get("real", 0),
             "synthetic_frames": by_kind.get("synthetic", 0),
+            # what Detectron2 trains on (it drops frames without an instance); the schedule hint counts these
+            "frames_trained": trained,
+            "frames_without_instances": frames - trained,
             "instances": int((~crowd).sum()),
             "instances_per_class": _class_counts(category[~crowd]),
             "crowd_regions": int(crowd.sum()),
@@ -324,7 +366,9 @@ def build_manifest(spec: MixSpec, parts: list[_Part], mix: dict, mix_sha256: str
         "sources": {part.source.source: _source_entry(part, manifest_dir, spec.prune_spec,
                                                       part.plan is not None) for part in parts},
         "eval": [_eval_entry(ev, manifest_dir) for ev in evals],
-        "schedule": schedule_hint(frames, request.batch, request.epochs),
+        "schedule": schedule_hint(trained, request.batch, request.epochs),
+        "sweep": spec.sweep,
+        "budget": budget,
     }
 
 
@@ -341,7 +385,7 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
     needed = [kind for kind in KINDS if any(spec.counts[kind] != 0 for spec in specs)]
     loaded = {kind: load_source(out, kind, request.split_of(kind), request.source_of(kind))
               for kind in progress_bar(needed, desc="reading COCO", progress=progress, leave=False)}
-    counts = [_resolve_counts(spec, loaded, request) for spec in specs]
+    resolved = [_resolve_counts(spec, loaded, request) for spec in specs]
     if "synthetic" in loaded:
         synthetic = loaded["synthetic"]
         for spec in {s.prune_spec for s in specs}:
@@ -363,11 +407,20 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
                                       c.numpy("iscrowd"), fractions)
         return plans[key]
 
-    written = []
-    for spec, count in progress_bar(list(zip(specs, counts)), desc="writing manifests",
-                                    progress=False if len(specs) < 2 else progress, leave=False):
+    # every mix's frames, checked before anything is written: one left without an instance is an error
+    mixes = []
+    for spec, (count, budget) in zip(specs, resolved):
         parts = [_select(loaded[kind], count[kind], request.seed, plan_for(kind, spec.fractions), spec.fractions)
                  for kind in KINDS if kind in loaded]
+        frames = sum(len(part.chosen) for part in parts)
+        if sum(_frames_with(part, _is_instance(part) & part.kept) for part in parts) == 0:
+            raise CurateError(spec.output, f"none of the mix's {frames} frames holds an instance after pruning "
+                                           "(Detectron2 would train on nothing): prune less or take more frames")
+        mixes.append((spec, parts, budget))
+
+    written = []
+    for spec, parts, budget in progress_bar(mixes, desc="writing manifests",
+                                            progress=False if len(specs) < 2 else progress, leave=False):
         manifest_dir = Path(os.path.abspath(spec.output.parent))
         coco_file = mix_coco_path(spec.output)
         mix = build_mix_coco(parts, manifest_dir, spec.output.name)
@@ -375,7 +428,7 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
             writer.add_images(mix["images"])
             writer.add_annotations(mix["annotations"])
         manifest = build_manifest(spec, parts, mix, writer.sha256, coco_file.name, evals, request, command,
-                                  created_at)
+                                  created_at, budget)
         del mix
         try:
             write_json_atomic(spec.output, manifest, indent=1)

@@ -4,6 +4,11 @@ Checks the combination of options and turns it into :class:`MixSpec` s (output p
 kind, pruning) without reading any file: the frame-count rules (``--real``/``--synthetic``,
 ``--total`` with ``--real-fraction``, the ``--budget`` rule, the ratio and prune sweeps), the
 ``--prune`` forms, output naming, and the effective command recorded in each manifest.
+
+Sweeps (the study's experiments, docs/method.md §4.3 and §5): ``prune`` (the same frames at removal
+fractions 0 %…90 %, fig. 4), ``ratio`` (--total frames at real shares 0 %…100 %, fig. 5) and
+``additive`` (all real frames plus a growing number of synthetic ones, table 3). Each manifest of a
+sweep records the swept variable and its value (:func:`sweep_record`).
 """
 
 from __future__ import annotations
@@ -22,11 +27,15 @@ from curate.schedule import BASELINE_BATCH, DEFAULT_EPOCHS
 from curate.thresholds import read_thresholds_fractions
 
 KINDS = ("real", "synthetic")
-SWEEPS = ("ratio", "prune")
+SWEEPS = ("ratio", "prune", "additive")
+#: The variable each sweep varies, as recorded in its manifests (``sweep.variable``) and read by ``curate results``.
+SWEEP_VARIABLES = {"prune": "removal_fraction", "ratio": "real_share", "additive": "synthetic_frames"}
 #: The study's prune sweep trained on 2,975 frames (the size of Cityscapes train).
 PRUNE_SWEEP_FRAMES = 2975
 #: The study's ratio sweep: 0 %, 10 %, … 100 % real.
 RATIO_SWEEP_STEPS = 10
+#: The study's additive mixing (table 3): all real frames plus 0, 3k, 6k, 9k, 12k or 20k synthetic ones.
+ADDITIVE_SWEEP_STEPS = (0, 3000, 6000, 9000, 12000, 20000)
 DEFAULT_OUTPUT = Path("manifests/mix.json")
 
 
@@ -54,6 +63,10 @@ class ManifestRequest:
     #: which registered source gives each kind (default: the first of that kind, curate.sources)
     real_source: str | None = None
     synthetic_source: str | None = None
+    #: the points of a sweep (default: the study's): --fractions, --ratios, --synthetic-steps
+    fractions: str | None = None
+    ratios: str | None = None
+    synthetic_steps: str | None = None
 
     def split_of(self, kind: str) -> str:
         return self.real_split if kind == "real" else self.synthetic_split
@@ -78,6 +91,8 @@ class MixSpec:
     counts: dict[str, int | str]  # kind → count or "all" (synthetic may be "budget")
     fractions: dict[str, float]
     prune_spec: str
+    #: the manifest's ``sweep`` record (None: not part of a sweep), see :func:`sweep_record`
+    sweep: dict | None = None
 
 
 def command_line(request: ManifestRequest) -> str:
@@ -90,6 +105,7 @@ def command_line(request: ManifestRequest) -> str:
         ("--prune", request.prune), ("--seed", request.seed), ("--real-split", request.real_split),
         ("--synthetic-split", request.synthetic_split), ("--real-source", request.real_source),
         ("--synthetic-source", request.synthetic_source), ("--eval", request.eval),
+        ("--fractions", request.fractions), ("--ratios", request.ratios), ("--synthetic-steps", request.synthetic_steps),
         ("-o", request.output),
     ]
     for flag, value in options:
@@ -111,22 +127,36 @@ def plan_mixes(request: ManifestRequest) -> list[MixSpec]:
         raise CurateError(None, f"--sweep {request.sweep}: expected one of {', '.join(SWEEPS)}")
     if request.batch <= 0 or request.epochs <= 0:
         raise CurateError(None, "--batch and --epochs must be positive")
+    for option, sweep in (("fractions", "prune"), ("ratios", "ratio"), ("synthetic_steps", "additive")):
+        if getattr(request, option) is not None and request.sweep != sweep:
+            raise CurateError(None, f"--{option.replace('_', '-')} sets the points of --sweep {sweep}")
     real, synthetic = parse_count(request.real, "--real"), parse_count(request.synthetic, "--synthetic")
     if request.sweep == "prune":
         _forbid(request, "--sweep prune", "prune", "no_prune", "total", "real_fraction", "budget")
         directory = _sweep_dir(request)
         counts = {"real": real or 0, "synthetic": PRUNE_SWEEP_FRAMES if synthetic is None else synthetic}
-        return [MixSpec(directory / f"prune_{round(p * 100):02d}.json", dict(counts), uniform_fractions(p), str(p))
-                for p in PRUNE_SWEEP]
+        points = parse_points(request.fractions, "--fractions", PRUNE_SWEEP, check=lambda p: check_fraction(p, "--fractions"))
+        return _named([MixSpec(directory / f"prune_{round(p * 100):02d}.json", dict(counts), uniform_fractions(p), str(p),
+                               sweep_record("prune", p, points)) for p in points])
     fractions, prune_spec = parse_prune(request.prune, request.no_prune)
     if request.sweep == "ratio":
         _forbid(request, "--sweep ratio", "real", "synthetic", "real_fraction", "budget")
         if request.total is None or request.total <= 0:
             raise CurateError(None, "--sweep ratio needs --total (frames per mix, > 0)")
         directory = _sweep_dir(request)
-        return [MixSpec(directory / f"ratio_real{round(share * 100):03d}.json",
-                        {"real": n_real, "synthetic": n_synthetic}, fractions, prune_spec)
-                for share, n_real, n_synthetic in ratio_sweep(request.total)]
+        shares = parse_points(request.ratios, "--ratios", None, check=_check_share)
+        points = ratio_sweep(request.total, shares)
+        return _named([MixSpec(directory / f"ratio_real{round(share * 100):03d}.json",
+                               {"real": n_real, "synthetic": n_synthetic}, fractions, prune_spec,
+                               sweep_record("ratio", share, [p[0] for p in points]))
+                       for share, n_real, n_synthetic in points])
+    if request.sweep == "additive":
+        _forbid(request, "--sweep additive", "synthetic", "total", "real_fraction", "budget")
+        directory = _sweep_dir(request)
+        steps = parse_points(request.synthetic_steps, "--synthetic-steps", ADDITIVE_SWEEP_STEPS, cast=_frame_count)
+        return _named([MixSpec(directory / f"additive_syn{n:06d}.json", {"real": "all" if real is None else real,
+                                                                        "synthetic": n},
+                               fractions, prune_spec, sweep_record("additive", n, steps)) for n in steps])
     output = _single_output(request)
     if request.budget is not None:
         _forbid(request, "--budget", "synthetic", "total", "real_fraction")
@@ -146,6 +176,54 @@ def plan_mixes(request: ManifestRequest) -> list[MixSpec]:
         raise CurateError(None, "say how many frames: --real/--synthetic, --total with --real-fraction, "
                                 "--budget, or --sweep")
     return [MixSpec(output, {"real": real or 0, "synthetic": synthetic or 0}, fractions, prune_spec)]
+
+
+def sweep_record(sweep: str, value, values) -> dict:
+    """The manifest's ``sweep`` field: which sweep, the variable it varies, this manifest's value, all values."""
+    return {"sweep": sweep, "variable": SWEEP_VARIABLES[sweep], "value": value, "values": list(values)}
+
+
+def _named(specs: list[MixSpec]) -> list[MixSpec]:
+    """Two points of a sweep that would write the same file (0.101 and 0.1 both → prune_10) are an error."""
+    seen: dict[Path, object] = {}
+    for spec in specs:
+        value = spec.sweep["value"]
+        if spec.output in seen:
+            raise CurateError(spec.output, f"sweep points {seen[spec.output]} and {value} would write the same "
+                                           "manifest: choose points further apart")
+        seen[spec.output] = value
+    return specs
+
+
+def _frame_count(text: str) -> int:
+    count = int(text)
+    if count < 0:
+        raise ValueError("negative")
+    return count
+
+
+def _check_share(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise CurateError(None, f"--ratios: real share {value:g} is outside [0, 1]")
+    return value
+
+
+def parse_points(text: str | None, option: str, default, cast=float, check=None) -> list:
+    """A sweep's points, ``0,0.1,0.5``: ascending, distinct, each checked; ``None`` → ``default``."""
+    if text is None:
+        return None if default is None else list(default)
+    points = []
+    for item in filter(None, (p.strip() for p in str(text).split(","))):
+        try:
+            value = cast(item)
+        except ValueError:
+            raise CurateError(None, f"{option} {text}: '{item}' is not a valid point") from None
+        points.append(check(value) if check else value)
+    if not points:
+        raise CurateError(None, f"{option}: no points given")
+    if sorted(set(points)) != points:
+        raise CurateError(None, f"{option} {text}: points must be distinct and ascending")
+    return points
 
 
 def _sweep_dir(request: ManifestRequest) -> Path:
@@ -195,11 +273,13 @@ def real_count_from_fraction(total: int, real_fraction: float) -> int:
     return round_half_up(Fraction(str(real_fraction)) * total)
 
 
-def ratio_sweep(total: int) -> list[tuple[float, int, int]]:
-    """``(real share, real frames, synthetic frames)`` for 0 %, 10 %, … 100 % real of ``total``."""
+def ratio_sweep(total: int, shares: list[float] | None = None) -> list[tuple[float, int, int]]:
+    """``(real share, real frames, synthetic frames)`` for 0 %, 10 %, … 100 % real of ``total``
+    (or for the given ``shares``)."""
+    exact = ([Fraction(step, RATIO_SWEEP_STEPS) for step in range(RATIO_SWEEP_STEPS + 1)] if shares is None
+             else [Fraction(str(share)) for share in shares])
     points = []
-    for step in range(RATIO_SWEEP_STEPS + 1):
-        share = Fraction(step, RATIO_SWEEP_STEPS)
+    for share in exact:
         real = round_half_up(share * total)
         points.append((float(share), real, total - real))
     return points
