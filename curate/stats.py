@@ -58,34 +58,18 @@ _CITYSCAPES_ID_BY_COCO = np.zeros(_COCO_IDS.max() + 1, dtype=np.int8)
 _CITYSCAPES_ID_BY_COCO[_COCO_IDS] = [LABEL_ID[name] for name in CLASS_NAMES]
 
 _LABELS = pa.dictionary(pa.int32(), pa.string())  # pandas reads these columns as categoricals
-#: ``instances.parquet``: one row per annotation (README "curate stats" lists the columns). Integer
-#: columns are written in the narrowest type their values allow (:func:`narrow_integers`).
-INSTANCE_SCHEMA = pa.schema(
-    [
-        ("source", _LABELS),
-        ("split", _LABELS),
-        ("image_id", pa.int64()),
-        ("frame", _LABELS),
-        ("annotation_id", pa.int64()),
-        ("category_id", pa.int8()),
-        ("class_name", _LABELS),
-        ("cityscapes_id", pa.int8()),
-        ("area_px", pa.int64()),
-        ("bbox_x", pa.float64()),
-        ("bbox_y", pa.float64()),
-        ("bbox_w", pa.float64()),
-        ("bbox_h", pa.float64()),
-        ("image_width", pa.int32()),
-        ("image_height", pa.int32()),
-        ("iscrowd", pa.bool_()),
-        ("touches_border", pa.bool_()),
-        ("source_instance_id", pa.int64()),
-        ("rule", _LABELS),
-        ("occluded", pa.float64()),
-        ("truncated", pa.float64()),
-        ("depth", pa.float64()),
-    ]
-)
+#: ``instances.parquet``, one row per annotation (README "curate stats" lists the columns): name:type
+#: pairs in file order. Integer columns are written in the narrowest type their values allow
+#: (:func:`narrow_integers`).
+INSTANCE_COLUMNS = """
+    source:label split:label image_id:int64 frame:label annotation_id:int64 category_id:int8 class_name:label
+    cityscapes_id:int8 area_px:int64 bbox_x:float bbox_y:float bbox_w:float bbox_h:float image_width:int32
+    image_height:int32 iscrowd:bool touches_border:bool source_instance_id:int64 rule:label occluded:float
+    truncated:float depth:float"""
+_COLUMN_TYPES = {"label": _LABELS, "int8": pa.int8(), "int32": pa.int32(), "int64": pa.int64(), "float": pa.float64(),
+                 "bool": pa.bool_()}
+INSTANCE_SCHEMA = pa.schema([(name, _COLUMN_TYPES[kind]) for name, kind in
+                             (column.split(":") for column in INSTANCE_COLUMNS.split())])
 INSTANCES_SCHEMA_NAME = "synmix.instances"
 INSTANCES_SCHEMA_VERSION = 2
 _INTEGER_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64())

@@ -52,6 +52,17 @@ def cityscapes_sample(tmp_path_factory):
     return root, {"train": truth_train, "val": truth_val}
 
 
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """COCO files shaped like curate convert output (tests/coco_factory.py, seed 21), one per test module."""
+    from coco_factory import write_dataset
+
+    root = tmp_path_factory.mktemp("dataset")
+    out = root / "OUT"
+    write_dataset(out, root, seed=21)
+    return root, out
+
+
 def every_frame_file(root: Path) -> Path:
     """A split file listing every frame of a Synscapes-layout folder (``--split-file``), beside it."""
     path = root.parent / f"{root.name}-every-frame.txt"

@@ -23,14 +23,6 @@ CATEGORY_NAME = {c["id"]: c["name"] for c in coco_categories()}
 FIXED_TIME = "2000-01-01T00:00:00Z"
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("manifest")
-    out = root / "OUT"
-    write_dataset(out, root, seed=21)
-    return root, out
-
-
 def _make(out: Path, output: Path, **options) -> list[Path]:
     return make_manifests(ManifestRequest(out=out, output=output, **options), created_at=FIXED_TIME, progress=False)
 

@@ -20,7 +20,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from coco_factory import write_dataset
 
 from curate.errors import CurateError
 from curate.labels import CLASS_NAMES
@@ -42,14 +41,6 @@ def _json(path: Path) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # sweeps write everything they need (no training)
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("study_manifests")
-    out = root / "OUT"
-    write_dataset(out, root, seed=21)
-    return root, out
 
 
 def test_each_sweep_records_its_variable_and_value(dataset, tmp_path):
