@@ -18,7 +18,7 @@ COMMANDS = [
     ["sample", "synscapes"], ["sample", "cityscapes"], ["sample", "bdd100k"],
     ["check", "synscapes"], ["check", "cityscapes"], ["check", "bdd100k"],
     ["convert", "synscapes"], ["convert", "cityscapes"], ["convert", "bdd100k"],
-    ["stats"], ["manifest"], ["export", "coco"], ["show", "synscapes"], ["show", "prune"],
+    ["stats"], ["manifest"], ["export", "coco"], ["show", "synscapes"], ["show", "prune"], ["results"], ["demo"],
 ]
 
 

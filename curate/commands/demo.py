@@ -62,11 +62,20 @@ def train_command(manifest: Path, run_dir: Path, iterations: int) -> list[str]:
             "--device", "cpu", "--iterations", str(iterations), "--weights", "none"]
 
 
-def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRAIN_ITERATIONS) -> DemoSummary:
+def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRAIN_ITERATIONS,
+             quiet: bool = False) -> DemoSummary:
+    """Every step in turn; ``quiet``: no step output and no progress, only the summary (training
+    logs go to RUN/train.log)."""
     from curate.convert import convert
     from curate.manifest import ManifestRequest, make_manifests
     from curate.sample import write_bdd100k_sample, write_cityscapes_sample, write_synscapes_sample
     from curate.stats import format_table, run_stats
+
+    say = (lambda *args, **kwargs: None) if quiet else typer.echo
+    progress = False if quiet else None
+
+    def step(number: int, total: int, text: str) -> float:
+        return time.perf_counter() if quiet else _step(number, total, text)
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -76,36 +85,36 @@ def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRA
     conv = out / "converted"
     steps = 6 if train else 5
 
-    t = _step(1, steps, f"procedural sample sets → {syn_root}, {cs_root}, {bdd_root}")
-    syn_truth = write_synscapes_sample(syn_root, frames=SYNSCAPES_FRAMES, seed=seed, size=SYNSCAPES_SIZE, progress=None)
-    cs_truth = write_cityscapes_sample(cs_root, CITYSCAPES_TRAIN, "train", seed, size=CITYSCAPES_SIZE, progress=None)
-    write_cityscapes_sample(cs_root, CITYSCAPES_VAL, "val", seed + 1, size=CITYSCAPES_SIZE, progress=None)
-    bdd_truth = write_bdd100k_sample(bdd_root, BDD100K_VAL, "val", seed + 2, size=BDD100K_SIZE, progress=None)
+    t = step(1, steps, f"procedural sample sets → {syn_root}, {cs_root}, {bdd_root}")
+    syn_truth = write_synscapes_sample(syn_root, frames=SYNSCAPES_FRAMES, seed=seed, size=SYNSCAPES_SIZE, progress=progress)
+    cs_truth = write_cityscapes_sample(cs_root, CITYSCAPES_TRAIN, "train", seed, size=CITYSCAPES_SIZE, progress=progress)
+    write_cityscapes_sample(cs_root, CITYSCAPES_VAL, "val", seed + 1, size=CITYSCAPES_SIZE, progress=progress)
+    bdd_truth = write_bdd100k_sample(bdd_root, BDD100K_VAL, "val", seed + 2, size=BDD100K_SIZE, progress=progress)
     summary.seconds["sample"] = time.perf_counter() - t
 
-    t = _step(2, steps, f"curate convert (Synscapes harmonized, with --gtfine; Cityscapes; BDD100K val) → {conv}")
+    t = step(2, steps, f"curate convert (Synscapes harmonized, with --gtfine; Cityscapes; BDD100K val) → {conv}")
     # the sample truths name the source whose layout they wrote
     for source, root, gtfine, splits in ((syn_truth.layout, syn_root, True, ("train", "val")),
                                          (cs_truth.layout, cs_root, False, ("train", "val")),
                                          (bdd_truth.layout, bdd_root, False, ("val",))):
         for split in splits:
-            result = convert(source, root, conv, split=split, gtfine=gtfine, progress=None)
+            result = convert(source, root, conv, split=split, gtfine=gtfine, progress=progress)
             report = result.report
             summary.frames[f"{source}_{split}"] = report["frames"]["converted"]
             summary.instances[f"{source}_{split}"] = report["annotations"]
             rider = report.get("rule_counts", {}).get("rider-split")
             extra = f", {rider['riders_created']} riders split off" if rider else ""
-            typer.echo(f"  {result.coco_path.name}: {report['frames']['converted']} frames, "
+            say(f"  {result.coco_path.name}: {report['frames']['converted']} frames, "
                        f"{report['annotations']} annotations{extra}")
     summary.seconds["convert"] = time.perf_counter() - t
 
-    t = _step(3, steps, f"curate stats {conv}")
-    stats = run_stats(conv, progress=None)
-    typer.echo(format_table(stats.summary))
+    t = step(3, steps, f"curate stats {conv}")
+    stats = run_stats(conv, progress=progress)
+    say(format_table(stats.summary))
     summary.figures = list(stats.figures)
     summary.seconds["stats"] = time.perf_counter() - t
 
-    t = _step(4, steps, "curate manifest: all real + all synthetic frames, synthetic pruned 40 % per class; "
+    t = step(4, steps, "curate manifest: all real + all synthetic frames, synthetic pruned 40 % per class; "
                         "every *_val set evaluates (BDD100K: another city and camera, never trained on)")
     manifest_path = make_manifests(
         ManifestRequest(out=conv, output=out / "manifests" / "mix.json", real="all", synthetic="all", seed=seed),
@@ -118,35 +127,40 @@ def run_demo(out: Path, seed: int = 0, train: bool = True, iterations: int = TRA
     summary.removed_per_class = {name: before[name] - after.get(name, 0) for name in before}
     summary.seconds["manifest"] = time.perf_counter() - t
 
-    t = _step(5, steps, "curate show: the rider split and the pruning, as pictures")
+    t = step(5, steps, "curate show: the rider split and the pruning, as pictures")
     summary.figures += write_pictures(syn_root, conv, out / "show", syn_truth)
     for path in summary.figures[-2:]:
-        typer.echo(f"  {path}")
+        say(f"  {path}")
     summary.seconds["show"] = time.perf_counter() - t
 
     if train:
-        t = _step(6, steps, f"python -m train: {iterations} CPU iterations of PointRend (small backbone), then evaluation")
+        t = step(6, steps, f"python -m train: {iterations} CPU iterations of PointRend (small backbone), then evaluation")
         if not detectron2_available():
-            typer.echo("  Detectron2 is not installed (./install.sh installs it): training skipped.")
+            say("  Detectron2 is not installed (./install.sh installs it): training skipped.")
         else:
             run_dir = out / "runs" / "demo"
             command = train_command(manifest_path, run_dir, iterations)
-            typer.echo("  $ " + " ".join(command))
+            say("  $ " + " ".join(command))
             env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-            subprocess.run(command, check=True, env=env)
+            if quiet:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                with open(run_dir / "train.log", "w") as log:
+                    subprocess.run(command, check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
+            else:
+                subprocess.run(command, check=True, env=env)
             summary.eval_files = sorted((run_dir / "eval").glob("*.json"))
-            collect_results(out / "runs", out / "results", summary)
+            collect_results(out / "runs", out / "results", summary, say)
         summary.seconds["train"] = time.perf_counter() - t
 
     print_summary(summary)
     return summary
 
 
-def collect_results(runs: Path, folder: Path, summary: DemoSummary) -> None:
+def collect_results(runs: Path, folder: Path, summary: DemoSummary, say=typer.echo) -> None:
     """``curate results RUNS -o RESULTS``: every run's parameters and AP in one table (results.csv, results.md)."""
     from curate.results import collect
 
-    typer.echo(f"  $ curate results {runs} -o {folder}")
+    say(f"  $ curate results {runs} -o {folder}")
     result = collect([runs], folder)
     summary.results_table = result.table
     summary.results_files = [result.csv, result.markdown, *result.figures]
@@ -215,7 +229,10 @@ def register(app: typer.Typer) -> None:
                                    help="Run the short CPU PointRend training + evaluation (needs Detectron2)."),
         iterations: int = typer.Option(TRAIN_ITERATIONS, "--iterations", min=1,
                                        help="Training iterations of the CPU run."),
+        quiet: bool = typer.Option(False, "--quiet", "-q",
+                                   help="Print only the final summary (no step output, no progress; training "
+                                        "logs go to RUN/train.log)."),
     ) -> None:
         """Run the whole method on generated sample sets (sample → convert → stats → manifest → train →
         evaluate) and print a summary."""
-        run_demo(out, seed=seed, train=train, iterations=iterations)
+        run_demo(out, seed=seed, train=train, iterations=iterations, quiet=quiet)
