@@ -206,8 +206,8 @@ def main(argv: list[str] | None = None) -> None:
             write_synscapes_sample(syn_root, frames=args.frames, seed=args.seed, size=SYNSCAPES_SIZE, val_fraction=0)
 
         cityscapes, synscapes = sources.get("cityscapes"), sources.get("synscapes")
-        cs_frames = cityscapes.list_frames(cs_root, "train", None)
-        syn_frames = synscapes.list_frames(syn_root, "train", None)
+        cs_frames = cityscapes.list_frames(cs_root, "train", None).frames
+        syn_frames = synscapes.list_frames(syn_root, "train", None).frames
         out = Path(tmp) / "out"
         cs_job = ConvertJob("cityscapes", ConvertSettings(cs_root.resolve(), "train", out, cityscapes.rules))
         syn_job = ConvertJob("synscapes", ConvertSettings(syn_root.resolve(), "train", out, synscapes.rules))

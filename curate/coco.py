@@ -387,6 +387,15 @@ class CocoWriter:
                 write(text)
                 self.annotations += 1
 
+    def add_annotation_text(self, text: str, count: int) -> None:
+        """``count`` annotations already encoded as this writer would (``_dumps`` of each, joined by
+        commas): the convert driver's shards hold them so, and are copied without a parse."""
+        if not count:
+            return
+        with output_errors(self.path):
+            self._spool.write("," + text if self.annotations else text)
+        self.annotations += count
+
     def cancel(self) -> None:
         """Write nothing after all (e.g. every frame was skipped: no empty file that looks done)."""
         self.cancelled = True
