@@ -253,6 +253,12 @@ def columns_of_object(path: Path, obj: dict, sha256: str, source: str | None = N
 
 def read_coco_columns(path: Path, source: str | None = None, split: str | None = None) -> CocoColumns:
     """Parse one convert COCO file into columns and check what stats and manifests rely on."""
+    return read_coco_columns_and_bytes(path, source, split)[0]
+
+
+def read_coco_columns_and_bytes(path: Path, source: str | None = None,
+                                split: str | None = None) -> tuple[CocoColumns, bytes]:
+    """:func:`read_coco_columns`, and the file's bytes it parsed (for :class:`CocoRecords`)."""
     path = Path(path)
     if not path.is_file():
         raise CurateError(path, "file not found")
@@ -267,8 +273,7 @@ def read_coco_columns(path: Path, source: str | None = None, split: str | None =
         if parsed is None:
             parsed = _columns_of_object(path, parse_coco_json(path, data))
         sha = digest.result().hexdigest()
-    del data
-    return _finish(path, sha, source, split, parsed)
+    return _finish(path, sha, source, split, parsed), data
 
 
 def _finish(path: Path, sha: str, source, split, parsed) -> CocoColumns:
@@ -326,6 +331,86 @@ def _check_and_index(path, source, split, sha, info, images, annotations, frames
         image_frame=frame_str.take(pa.array(order)),
         annotations=annotations, bbox=bbox, ann_image_index=index,
     )
+
+
+# --- whole records of a few annotations, without parsing them all ----------------------------------
+
+_ANNOTATIONS_KEY = b'"annotations":['
+_NEXT_ANNOTATION = re.compile(rb'\},\{"id":')
+_HEAD_IDS = re.compile(rb'\{"id":(-?[0-9]+),"image_id":(-?[0-9]+),')
+
+
+class CocoRecords:
+    """The images (as dicts) and the text of every annotation of a COCO file, from its bytes.
+
+    ``curate manifest`` needs the whole records of the annotations it picks, but only those: the
+    columns come from Arrow (:func:`read_coco_columns`), and here the one-line files CocoWriter
+    writes are cut at the annotation boundaries (``},{"id":``) in one regex sweep, checked against
+    the column of ids, so that a picked annotation is a slice of the file. Any other layout
+    (pretty-printed, other key order, ...) is parsed whole with ``json.loads``, as before.
+    """
+
+    def __init__(self, path: Path, data: bytes, columns: CocoColumns):
+        self.path = path
+        self._data = data
+        self._ids = columns.numpy("id")
+        self._starts: np.ndarray | None = None
+        self._objects: list | None = None
+        self._canonical = False
+        head = self._cut(data) if len(self._ids) else None
+        if head is None:
+            obj = parse_coco_json(path, data)
+            self._data = None
+            self.images: list = obj["images"]
+            self._objects = obj["annotations"]
+        else:
+            self.images = head["images"]
+            info = head.get("info")
+            # convert's files are json.dumps output: a slice is already what _dumps would write
+            self._canonical = isinstance(info, dict) and str(info.get("description", "")).endswith(
+                "converted by synmix")
+        if len(self.images) != len(columns.image_id) or (self._objects is not None
+                                                         and len(self._objects) != len(self._ids)):
+            raise CurateError(path, "images or annotations differ between two reads of the file")
+
+    def _cut(self, data: bytes) -> dict | None:
+        """The head fields (info … images) parsed, annotation starts found; None: not CocoWriter's layout."""
+        at = data.find(_ANNOTATIONS_KEY)
+        end = len(data.rstrip(b"\n"))
+        if at < 0 or data[end - 2:end] != b"]}":
+            return None
+        first = at + len(_ANNOTATIONS_KEY)
+        try:
+            head = json.loads(data[:first] + b"]}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        if not isinstance(head, dict) or not isinstance(head.get("images"), list) or list(head)[-1] != "annotations":
+            return None
+        starts = np.fromiter((m.start() + 2 for m in _NEXT_ANNOTATION.finditer(data, first, end - 2)), np.int64)
+        if len(starts) + 1 != len(self._ids):
+            return None
+        # annotation i: starts[i] up to the comma (or final "]") at starts[i + 1] - 1
+        self._starts = np.concatenate([[first], starts, [end - 1]])
+        return head
+
+    def annotation_text(self, index: int, image_id: int, new_id: int) -> str:
+        """Annotation ``index`` as :class:`CocoWriter` writes it after ``id`` → ``new_id``, ``image_id`` →
+        the given one and ``source_annotation_id`` (the old id) added last: ``dict(a)`` so changed."""
+        old_id = int(self._ids[index])
+        if self._starts is not None:
+            begin, stop = int(self._starts[index]), int(self._starts[index + 1]) - 1
+            head = _HEAD_IDS.match(self._data, begin, stop)
+            if self._canonical and head is not None and int(head[1]) == old_id and self._data[stop - 1:stop] == b"}":
+                rest = self._data[head.end():stop - 1].decode("utf-8")
+                return f'{{"id":{new_id},"image_id":{image_id},{rest},"source_annotation_id":{old_id}}}'
+            original = json.loads(self._data[begin:stop])
+        else:
+            original = self._objects[index]
+        annotation = dict(original)
+        annotation["id"] = new_id
+        annotation["image_id"] = image_id
+        annotation["source_annotation_id"] = original["id"]
+        return _dumps(annotation, self.path)
 
 
 # --- the writer ----------------------------------------------------------------------------------
@@ -395,6 +480,16 @@ class CocoWriter:
         with output_errors(self.path):
             self._spool.write("," + text if self.annotations else text)
         self.annotations += count
+
+    def add_annotation_texts(self, texts: Iterable[str], batch: int = 4096) -> None:
+        """:meth:`add_annotation_text` of one encoded annotation after the other (in batches)."""
+        pending: list[str] = []
+        for text in texts:
+            pending.append(text)
+            if len(pending) == batch:
+                self.add_annotation_text(",".join(pending), len(pending))
+                pending.clear()
+        self.add_annotation_text(",".join(pending), len(pending))
 
     def cancel(self) -> None:
         """Write nothing after all (e.g. every frame was skipped: no empty file that looks done)."""

@@ -21,13 +21,12 @@ from tqdm import tqdm
 from curate import __version__, sources
 from curate.coco import (
     CocoColumns,
+    CocoRecords,
     CocoWriter,
     coco_files,
     coco_path,
-    columns_of_object,
-    parse_coco_json,
-    read_bytes_and_hash,
     read_coco_columns,
+    read_coco_columns_and_bytes,
 )
 from curate.errors import CurateError
 from curate.fileio import write_json_atomic
@@ -49,11 +48,11 @@ class LoadedSource:
     source: str
     split: str
     path: Path
-    obj: dict  # the parsed COCO file
+    records: CocoRecords  # images as dicts, any annotation's whole record on demand
     columns: CocoColumns
     image_root: Path
     frame_keys: list  # per image, in image-id order
-    image_order: np.ndarray  # position in obj["images"] of the i-th image by id
+    image_order: np.ndarray  # position in records.images of the i-th image by id
     ann_bounds: np.ndarray  # annotations of image i: ann_order[bounds[i]:bounds[i+1]]
     ann_order: np.ndarray
 
@@ -66,21 +65,22 @@ class LoadedSource:
 
 
 def load_source(out: Path, kind: str, split: str, source: str) -> LoadedSource:
+    """Columns as ``curate stats`` reads them (Arrow), plus the records of the file's bytes
+    (:class:`curate.coco.CocoRecords`): no annotation becomes a Python object until it is picked."""
     path = coco_path(out, source, split)
     if not path.is_file():
         raise CurateError(path, f"file not found (the {kind} source; run curate convert for {source} {split})")
-    data, sha = read_bytes_and_hash(path)
-    obj = parse_coco_json(path, data)
+    columns, data = read_coco_columns_and_bytes(path, source, split)
+    records = CocoRecords(path, data, columns)
     del data
-    columns = columns_of_object(path, obj, sha, source, split)
     image_root = _image_root(path, columns.info)
-    images = obj["images"]
+    images = records.images
     ids = np.array([image["id"] for image in images], dtype=np.int64)
     image_order = np.argsort(ids, kind="stable")
     frame_keys = [_frame_key(images[i]) for i in image_order]
     ann_order = np.argsort(columns.ann_image_index, kind="stable")
     ann_bounds = np.searchsorted(columns.ann_image_index[ann_order], np.arange(len(ids) + 1))
-    return LoadedSource(kind, source, split, path, obj, columns, image_root, frame_keys,
+    return LoadedSource(kind, source, split, path, records, columns, image_root, frame_keys,
                         image_order, ann_bounds, ann_order)
 
 
@@ -210,14 +210,16 @@ def _select(source: LoadedSource, count: int, seed: int, plan: PrunePlan | None,
 
 
 def build_mix_coco(parts: list[_Part], manifest_dir: Path, manifest_name: str) -> dict:
-    """The training set as one COCO object: image and annotation ids renumbered from 1."""
-    images, annotations = [], []
+    """The training set as one COCO object: image and annotation ids renumbered from 1. Its
+    ``annotations`` is a generator of their JSON text (:meth:`CocoRecords.annotation_text`) for
+    :meth:`CocoWriter.add_annotation_text`; ``category_id`` and ``crowd`` are their columns."""
+    images, picked, new_image_ids = [], [], []
     for part in parts:
         src = part.source
         root = _relative(src.image_root, manifest_dir)
         new_image_id = {}
         for i in part.chosen:
-            original = src.obj["images"][src.image_order[i]]
+            original = src.records.images[src.image_order[i]]
             image = dict(original)
             image["id"] = len(images) + 1
             image["file_name"] = posixpath.join(root, original["file_name"])
@@ -226,13 +228,18 @@ def build_mix_coco(parts: list[_Part], manifest_dir: Path, manifest_name: str) -
             image["source_image_id"] = original["id"]
             new_image_id[original["id"]] = image["id"]
             images.append(image)
-        for index in part.annotations[part.kept]:
-            original = src.obj["annotations"][index]
-            annotation = dict(original)
-            annotation["id"] = len(annotations) + 1
-            annotation["image_id"] = new_image_id[original["image_id"]]
-            annotation["source_annotation_id"] = original["id"]
-            annotations.append(annotation)
+        indices = part.annotations[part.kept]
+        picked.append((src, indices))
+        old_image = src.columns.numpy("image_id")[indices].tolist()
+        new_image_ids.append([new_image_id[i] for i in old_image])
+
+    def annotations():
+        new_id = 0
+        for (src, indices), image_ids in zip(picked, new_image_ids):
+            for index, image_id in zip(indices.tolist(), image_ids):
+                new_id += 1
+                yield src.records.annotation_text(index, image_id, new_id)
+
     return {
         "info": {
             "description": "synmix training mix (pruned real + synthetic frames)",
@@ -244,7 +251,11 @@ def build_mix_coco(parts: list[_Part], manifest_dir: Path, manifest_name: str) -
         "licenses": [],
         "categories": coco_categories(),
         "images": images,
-        "annotations": annotations,
+        "annotations": annotations(),
+        "category_id": np.concatenate([np.zeros(0, np.int64)] + [src.columns.numpy("category_id")[indices]
+                                                                 for src, indices in picked]),
+        "crowd": np.concatenate([np.zeros(0, bool)] + [src.columns.numpy("iscrowd")[indices] != 0
+                                                        for src, indices in picked]),
     }
 
 
@@ -300,8 +311,7 @@ def created_at_now() -> str:
 def build_manifest(spec: MixSpec, parts: list[_Part], mix: dict, mix_sha256: str, mix_name: str,
                    evals: list[EvalSource], request: ManifestRequest, command: str, created_at: str) -> dict:
     manifest_dir = Path(os.path.abspath(spec.output.parent))
-    category = np.array([a["category_id"] for a in mix["annotations"]], dtype=np.int64)
-    crowd = np.array([a.get("iscrowd", 0) != 0 for a in mix["annotations"]], dtype=bool)
+    category, crowd = mix["category_id"], mix["crowd"]
     frames = len(mix["images"])
     by_kind = {part.source.kind: len(part.chosen) for part in parts}
     return {
@@ -374,7 +384,7 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
         mix = build_mix_coco(parts, manifest_dir, spec.output.name)
         with CocoWriter(coco_file, mix["info"], mix["categories"]) as writer:
             writer.add_images(mix["images"])
-            writer.add_annotations(mix["annotations"])
+            writer.add_annotation_texts(mix["annotations"])
         manifest = build_manifest(spec, parts, mix, writer.sha256, coco_file.name, evals, request, command,
                                   created_at)
         del mix
