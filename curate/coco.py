@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,8 +336,7 @@ def _check_and_index(path, source, split, sha, info, images, annotations, frames
 # --- whole records of a few annotations, without parsing them all ----------------------------------
 
 _ANNOTATIONS_KEY = b'"annotations":['
-_NEXT_ANNOTATION = re.compile(rb'\},\{"id":')
-_HEAD_IDS = re.compile(rb'\{"id":(-?[0-9]+),"image_id":(-?[0-9]+),')
+_NEXT_ANNOTATION = b'},{"id":'
 
 
 class CocoRecords:
@@ -354,6 +353,7 @@ class CocoRecords:
         self.path = path
         self._data = data
         self._ids = columns.numpy("id")
+        self._image_ids = columns.numpy("image_id")
         self._starts: np.ndarray | None = None
         self._objects: list | None = None
         self._canonical = False
@@ -376,7 +376,9 @@ class CocoRecords:
     def _cut(self, data: bytes) -> dict | None:
         """The head fields (info … images) parsed, annotation starts found; None: not CocoWriter's layout."""
         at = data.find(_ANNOTATIONS_KEY)
-        end = len(data.rstrip(b"\n"))
+        end = len(data)
+        while end and data[end - 1] == 0x0A:  # not rstrip(): that copies the whole file
+            end -= 1
         if at < 0 or data[end - 2:end] != b"]}":
             return None
         first = at + len(_ANNOTATIONS_KEY)
@@ -386,31 +388,60 @@ class CocoRecords:
             return None
         if not isinstance(head, dict) or not isinstance(head.get("images"), list) or list(head)[-1] != "annotations":
             return None
-        starts = np.fromiter((m.start() + 2 for m in _NEXT_ANNOTATION.finditer(data, first, end - 2)), np.int64)
+        starts = _find_all(data, _NEXT_ANNOTATION, first, end - 2) + 2
         if len(starts) + 1 != len(self._ids):
             return None
         # annotation i: starts[i] up to the comma (or final "]") at starts[i + 1] - 1
         self._starts = np.concatenate([[first], starts, [end - 1]])
         return head
 
-    def annotation_text(self, index: int, image_id: int, new_id: int) -> str:
-        """Annotation ``index`` as :class:`CocoWriter` writes it after ``id`` → ``new_id``, ``image_id`` →
-        the given one and ``source_annotation_id`` (the old id) added last: ``dict(a)`` so changed."""
-        old_id = int(self._ids[index])
-        if self._starts is not None:
-            begin, stop = int(self._starts[index]), int(self._starts[index + 1]) - 1
-            head = _HEAD_IDS.match(self._data, begin, stop)
-            if self._canonical and head is not None and int(head[1]) == old_id and self._data[stop - 1:stop] == b"}":
-                rest = self._data[head.end():stop - 1].decode("utf-8")
-                return f'{{"id":{new_id},"image_id":{image_id},{rest},"source_annotation_id":{old_id}}}'
-            original = json.loads(self._data[begin:stop])
-        else:
-            original = self._objects[index]
-        annotation = dict(original)
-        annotation["id"] = new_id
-        annotation["image_id"] = image_id
-        annotation["source_annotation_id"] = original["id"]
-        return _dumps(annotation, self.path)
+    def annotation_texts(self, indices: np.ndarray, image_ids: list[int], first_id: int,
+                         batch: int = 4096) -> Iterator[tuple[str, int]]:
+        """Annotations ``indices`` as :class:`CocoWriter` writes them after ``id`` → ``first_id``, ``first_id``
+        + 1, …, ``image_id`` → ``image_ids`` and ``source_annotation_id`` (the old id) added last — what
+        ``dict(a)`` so changed dumps to — in batches of (comma-joined text, count)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        data, pieces = self._data, []
+        spans = ((self._starts[indices].tolist(), (self._starts[indices + 1] - 1).tolist())
+                 if self._starts is not None else ([None] * len(indices),) * 2)
+        rows = zip(range(first_id, first_id + len(indices)), indices.tolist(), image_ids, *spans,
+                   self._ids[indices].tolist(), self._image_ids[indices].tolist())
+        for new_id, index, image_id, begin, stop, old_id, old_image in rows:
+            if len(pieces) == batch:
+                yield b",".join(pieces).decode("utf-8"), len(pieces)
+                pieces.clear()
+            if begin is not None:
+                head = b'{"id":%d,"image_id":%d,' % (old_id, old_image)
+                if self._canonical and data.startswith(head, begin) and data[stop - 1] == 0x7D:  # "}"
+                    pieces.append(b'{"id":%d,"image_id":%d,%b,"source_annotation_id":%d}'
+                                  % (new_id, image_id, data[begin + len(head):stop - 1], old_id))
+                    continue
+                original = json.loads(data[begin:stop])
+            else:
+                original = self._objects[index]
+            annotation = dict(original)
+            annotation["id"] = new_id
+            annotation["image_id"] = image_id
+            annotation["source_annotation_id"] = original["id"]
+            pieces.append(_dumps(annotation, self.path).encode("utf-8"))
+        if pieces:
+            yield b",".join(pieces).decode("utf-8"), len(pieces)
+
+
+def _find_all(data: bytes, pattern: bytes, first: int, last: int, step: int = 1 << 24) -> np.ndarray:
+    """Every start of ``pattern`` in ``data[first:last]``, ascending (NumPy over 16 MB windows: no
+    match objects, no copy of the file)."""
+    code = np.frombuffer(pattern, np.uint8)
+    found = [np.zeros(0, np.int64)]
+    for lo in range(first, last, step):
+        width = min(step, last - lo)  # matches starting in [lo, lo + width)
+        window = np.frombuffer(data, np.uint8, count=min(width + len(code) - 1, len(data) - lo), offset=lo)
+        at = np.flatnonzero(window[:width] == code[0])
+        at = at[at + len(code) <= len(window)]
+        for k in range(1, len(code)):
+            at = at[window[at + k] == code[k]]
+        found.append(at + lo)
+    return np.concatenate(found)
 
 
 # --- the writer ----------------------------------------------------------------------------------
@@ -480,16 +511,6 @@ class CocoWriter:
         with output_errors(self.path):
             self._spool.write("," + text if self.annotations else text)
         self.annotations += count
-
-    def add_annotation_texts(self, texts: Iterable[str], batch: int = 4096) -> None:
-        """:meth:`add_annotation_text` of one encoded annotation after the other (in batches)."""
-        pending: list[str] = []
-        for text in texts:
-            pending.append(text)
-            if len(pending) == batch:
-                self.add_annotation_text(",".join(pending), len(pending))
-                pending.clear()
-        self.add_annotation_text(",".join(pending), len(pending))
 
     def cancel(self) -> None:
         """Write nothing after all (e.g. every frame was skipped: no empty file that looks done)."""
