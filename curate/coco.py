@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -85,10 +86,10 @@ def frame_type(source: str | None) -> pa.DataType | None:
     return pa.int64() if sources.get(source).frame_key_type is int else pa.string()
 
 
-def _arrow_schema(frame_type: pa.DataType) -> pa.Schema:
+def _arrow_schema(frame_type: pa.DataType, fields: tuple[str, ...] | None = None) -> pa.Schema:
     image = pa.struct(list(_IMAGE_TYPE) + [("frame", frame_type)])
-    return pa.schema([("info", _INFO_TYPE), ("images", pa.list_(image)),
-                      ("annotations", pa.list_(_ANNOTATION_TYPE))])
+    annotation = _ANNOTATION_TYPE if fields is None else pa.struct([f for f in _ANNOTATION_TYPE if f.name in fields])
+    return pa.schema([("info", _INFO_TYPE), ("images", pa.list_(image)), ("annotations", pa.list_(annotation))])
 _REQUIRED_ANNOTATION_FIELDS = ("id", "image_id", "category_id", "area", "bbox", "iscrowd")
 
 
@@ -171,10 +172,11 @@ def _arrow_table(data: bytes, schema: pa.Schema) -> pa.Table | None:
     return table if table.num_rows == 1 else None
 
 
-def _parse_with_arrow(data: bytes, source: str | None):
+def _parse_with_arrow(data: bytes, source: str | None, fields: tuple[str, ...] | None = None):
     """Columns of a one-line convert COCO file; None when Arrow cannot read it that way."""
     frame_type_of_source = frame_type(source)
-    table = _arrow_table(data, _arrow_schema(frame_type_of_source)) if frame_type_of_source is not None else None
+    table = (_arrow_table(data, _arrow_schema(frame_type_of_source, fields))
+             if frame_type_of_source is not None else None)
     if table is None or table.column("images").null_count or table.column("annotations").null_count:
         return None
     info = {k: v for k, v in (table.column("info")[0].as_py() or {}).items() if v is not None}
@@ -256,9 +258,12 @@ def read_coco_columns(path: Path, source: str | None = None, split: str | None =
     return read_coco_columns_and_bytes(path, source, split)[0]
 
 
-def read_coco_columns_and_bytes(path: Path, source: str | None = None,
-                                split: str | None = None) -> tuple[CocoColumns, bytes]:
-    """:func:`read_coco_columns`, and the file's bytes it parsed (for :class:`CocoRecords`)."""
+def read_coco_columns_and_bytes(path: Path, source: str | None = None, split: str | None = None,
+                                fields: tuple[str, ...] | None = None) -> tuple[CocoColumns, bytes]:
+    """:func:`read_coco_columns`, and the file's bytes it parsed (for :class:`CocoRecords`).
+
+    ``fields``: the annotation fields to parse (default: all of them); Arrow skips the others (a
+    manifest needs no bbox: half the parse time); the others are then absent, and ``bbox`` is empty."""
     path = Path(path)
     if not path.is_file():
         raise CurateError(path, "file not found")
@@ -269,7 +274,7 @@ def read_coco_columns_and_bytes(path: Path, source: str | None = None,
     # Hashing releases the GIL: it runs beside Arrow's parse.
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(hashlib.sha256, data)
-        parsed = _parse_with_arrow(data, source)
+        parsed = _parse_with_arrow(data, source, fields)
         if parsed is None:
             parsed = _columns_of_object(path, parse_coco_json(path, data))
         sha = digest.result().hexdigest()
@@ -291,16 +296,20 @@ def _finish(path: Path, sha: str, source, split, parsed) -> CocoColumns:
 
 
 def _check_and_index(path, source, split, sha, info, images, annotations, frames) -> CocoColumns:
+    parsed = {f.name for f in annotations.type}
     for name in _REQUIRED_ANNOTATION_FIELDS:
-        if annotations.field(name).null_count:
+        if name in parsed and annotations.field(name).null_count:
             raise CurateError(path, f"{annotations.field(name).null_count} annotations lack \"{name}\"")
     for name in ("id", "width", "height"):
         if images.field(name).null_count:
             raise CurateError(path, f"{images.field(name).null_count} images lack \"{name}\"")
-    bbox_list = annotations.field("bbox")
-    if len(bbox_list) and not pc.all(pc.equal(pc.list_value_length(bbox_list), 4)).as_py():
-        raise CurateError(path, "an annotation bbox is not [x, y, w, h]")
-    bbox = pc.list_flatten(bbox_list).to_numpy(zero_copy_only=False).reshape(-1, 4)
+    if "bbox" in parsed:
+        bbox_list = annotations.field("bbox")
+        if len(bbox_list) and not pc.all(pc.equal(pc.list_value_length(bbox_list), 4)).as_py():
+            raise CurateError(path, "an annotation bbox is not [x, y, w, h]")
+        bbox = pc.list_flatten(bbox_list).to_numpy(zero_copy_only=False).reshape(-1, 4)
+    else:
+        bbox = np.zeros((0, 4))
 
     image_id = images.field("id").to_numpy(zero_copy_only=False)
     order = np.argsort(image_id, kind="stable")
@@ -364,6 +373,7 @@ class CocoRecords:
             self.images: list = obj["images"]
             self._objects = obj["annotations"]
         else:
+            self._data = None  # picked spans are read back from the file: memory holds no copy of it
             self.images = head["images"]
             info = head.get("info")
             # convert's files are json.dumps output: a slice is already what _dumps would write
@@ -395,37 +405,58 @@ class CocoRecords:
         self._starts = np.concatenate([[first], starts, [end - 1]])
         return head
 
-    def annotation_texts(self, indices: np.ndarray, image_ids: list[int], first_id: int,
-                         batch: int = 4096) -> Iterator[tuple[str, int]]:
+    def annotation_texts(self, indices: np.ndarray, image_ids: np.ndarray, first_id: int,
+                         batch: int = 4096) -> Iterator[tuple[bytes, int]]:
         """Annotations ``indices`` as :class:`CocoWriter` writes them after ``id`` → ``first_id``, ``first_id``
         + 1, …, ``image_id`` → ``image_ids`` and ``source_annotation_id`` (the old id) added last — what
-        ``dict(a)`` so changed dumps to — in batches of (comma-joined text, count)."""
+        ``dict(a)`` so changed dumps to — in batches of (comma-joined UTF-8 text, count)."""
         indices = np.asarray(indices, dtype=np.int64)
-        data, pieces = self._data, []
-        spans = ((self._starts[indices].tolist(), (self._starts[indices + 1] - 1).tolist())
-                 if self._starts is not None else ([None] * len(indices),) * 2)
-        rows = zip(range(first_id, first_id + len(indices)), indices.tolist(), image_ids, *spans,
-                   self._ids[indices].tolist(), self._image_ids[indices].tolist())
-        for new_id, index, image_id, begin, stop, old_id, old_image in rows:
-            if len(pieces) == batch:
-                yield b",".join(pieces).decode("utf-8"), len(pieces)
-                pieces.clear()
-            if begin is not None:
-                head = b'{"id":%d,"image_id":%d,' % (old_id, old_image)
-                if self._canonical and data.startswith(head, begin) and data[stop - 1] == 0x7D:  # "}"
-                    pieces.append(b'{"id":%d,"image_id":%d,%b,"source_annotation_id":%d}'
-                                  % (new_id, image_id, data[begin + len(head):stop - 1], old_id))
-                    continue
-                original = json.loads(data[begin:stop])
-            else:
-                original = self._objects[index]
-            annotation = dict(original)
-            annotation["id"] = new_id
-            annotation["image_id"] = image_id
-            annotation["source_annotation_id"] = original["id"]
-            pieces.append(_dumps(annotation, self.path).encode("utf-8"))
-        if pieces:
-            yield b",".join(pieces).decode("utf-8"), len(pieces)
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        file = open(self.path, "rb") if self._starts is not None else None
+        try:
+            for lo in range(0, len(indices), batch):
+                chunk = indices[lo:lo + batch]
+                texts = self._texts(file, chunk, image_ids[lo:lo + batch], first_id + lo)
+                yield b",".join(texts), len(chunk)
+        finally:
+            if file is not None:
+                file.close()
+
+    def _texts(self, file, indices: np.ndarray, image_ids: np.ndarray, first_id: int) -> list[bytes]:
+        new_ids = range(first_id, first_id + len(indices))
+        old_ids, old_images = self._ids[indices].tolist(), self._image_ids[indices].tolist()
+        if file is None:
+            return [self._changed(self._objects[i], n, m) for i, n, m in zip(indices.tolist(), new_ids,
+                                                                             image_ids.tolist())]
+        begins, stops = self._starts[indices], self._starts[indices + 1] - 1
+        base, end = int(begins.min()), int(stops.max())
+        if end - base > (64 << 20):  # far apart (a file not in image order): one read each
+            spans = [os.pread(file.fileno(), e - b, b) for b, e in zip(begins.tolist(), stops.tolist())]
+        else:  # picked annotations come image by image, in file order: one read for the batch
+            region = os.pread(file.fileno(), end - base, base)
+            spans = [region[b:e] for b, e in zip((begins - base).tolist(), (stops - base).tolist())]
+        out = []
+        for text, new_id, image_id, old_id, old_image in zip(spans, new_ids, image_ids.tolist(), old_ids, old_images):
+            head = b'{"id":%d,"image_id":%d,' % (old_id, old_image)
+            if self._canonical and text.startswith(head) and text.endswith(b"}"):
+                out.append(b'{"id":%d,"image_id":%d,%b,"source_annotation_id":%d}'
+                           % (new_id, image_id, text[len(head):-1], old_id))
+                continue
+            try:
+                original = json.loads(text)
+                if original["id"] != old_id:
+                    raise ValueError
+            except (ValueError, TypeError, KeyError):
+                raise CurateError(self.path, "changed while being read (annotation ids moved)") from None
+            out.append(self._changed(original, new_id, image_id))
+        return out
+
+    def _changed(self, original: dict, new_id: int, image_id: int) -> bytes:
+        annotation = dict(original)
+        annotation["id"] = new_id
+        annotation["image_id"] = image_id
+        annotation["source_annotation_id"] = original["id"]
+        return _dumps(annotation, self.path).encode("utf-8")
 
 
 def _find_all(data: bytes, pattern: bytes, first: int, last: int, step: int = 1 << 24) -> np.ndarray:
@@ -484,7 +515,7 @@ class CocoWriter:
             remove_stale_temp_files(self.path.parent)  # of writes a killed run left here
             self._spool_path = make_temp(self.path, suffix=".annotations.tmp")
             with output_errors(self.path):
-                self._spool = open(self._spool_path, "w", encoding="utf-8")
+                self._spool = open(self._spool_path, "wb")  # bytes: text the callers encoded goes as is
         except BaseException:
             self._discard_spool()
             self._writing.__exit__(None, None, None)
@@ -498,18 +529,21 @@ class CocoWriter:
         write = self._spool.write
         with output_errors(self.path):
             for annotation in annotations:
-                text = _dumps(annotation, self.path)
-                write("," if self.annotations else "")
+                text = _dumps(annotation, self.path).encode("utf-8")
+                write(b"," if self.annotations else b"")
                 write(text)
                 self.annotations += 1
 
-    def add_annotation_text(self, text: str, count: int) -> None:
+    def add_annotation_text(self, text: str | bytes, count: int) -> None:
         """``count`` annotations already encoded as this writer would (``_dumps`` of each, joined by
-        commas): the convert driver's shards hold them so, and are copied without a parse."""
+        commas; str or UTF-8): the convert driver's shards hold them so, and are copied without a parse."""
         if not count:
             return
+        data = text.encode("utf-8") if isinstance(text, str) else text
         with output_errors(self.path):
-            self._spool.write("," + text if self.annotations else text)
+            if self.annotations:
+                self._spool.write(b",")
+            self._spool.write(data)
         self.annotations += count
 
     def cancel(self) -> None:

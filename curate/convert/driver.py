@@ -238,7 +238,7 @@ def read_complete_shard(spec: ShardSpec) -> dict | None:
         return None
     if spec.job.on_error == "fail" and data.get("skipped"):
         return None  # made under --on-error skip: redo, so that the bad frame fails this run
-    data["annotations_text"] = rest[:-len(b"\n]}\n")].decode("utf-8")
+    data["annotations_text"] = rest[:-len(b"\n]}\n")]
     return data
 
 

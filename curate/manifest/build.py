@@ -75,7 +75,7 @@ def load_source(out: Path, kind: str, split: str, source: str) -> LoadedSource:
     path = coco_path(out, source, split)
     if not path.is_file():
         raise CurateError(path, f"file not found (the {kind} source; run curate convert for {source} {split})")
-    columns, data = read_coco_columns_and_bytes(path, source, split)
+    columns, data = read_coco_columns_and_bytes(path, source, split, fields=_FIELDS)
     records = CocoRecords(path, data, columns)
     del data
     image_root = _image_root(path, columns.info)
@@ -87,6 +87,10 @@ def load_source(out: Path, kind: str, split: str, source: str) -> LoadedSource:
     ann_bounds = np.searchsorted(columns.ann_image_index[ann_order], np.arange(len(ids) + 1))
     return LoadedSource(kind, source, split, path, records, columns, image_root, frame_keys,
                         image_order, ann_bounds, ann_order)
+
+
+#: The annotation fields a manifest reads into columns (prune, draw, count); the rest is copied as text.
+_FIELDS = ("id", "image_id", "category_id", "area", "iscrowd")
 
 
 def _size(path: Path) -> int:
@@ -239,8 +243,9 @@ def build_mix_coco(parts: list[_Part], manifest_dir: Path, manifest_name: str) -
             images.append(image)
         indices = part.annotations[part.kept]
         picked.append((src, indices))
-        old_image = src.columns.numpy("image_id")[indices].tolist()
-        new_image_ids.append([new_image_id[i] for i in old_image])
+        old, new = (np.fromiter(ids, np.int64, len(new_image_id)) for ids in (new_image_id, new_image_id.values()))
+        order = np.argsort(old)
+        new_image_ids.append(new[order][np.searchsorted(old[order], src.columns.numpy("image_id")[indices])])
 
     def annotations():
         new_id = 1
