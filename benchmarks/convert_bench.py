@@ -14,14 +14,29 @@ round by round (so caches and CPU frequency treat all three alike):
   (c) synmix on one worker: ``curate.convert.driver.convert_frame`` (read + harmonize + encode).
 
 Prints per-frame milliseconds and the ratios b/c and c/a, then whole-command wall times of
-``convert`` with --workers 1 and 2, and the peak RSS of a one-worker command run. Not a test:
-run it by hand, e.g. ``.venv/bin/python benchmarks/convert_bench.py --frames 20``.
+``convert`` with --workers 1 and 2, and the peak RSS of a one-worker command run.
+
+Then the codec limit (``--whole-frames``, default 1000; ``--whole-only`` skips everything above):
+``curate convert`` run as a user runs it (a fresh process, --workers 2 by default, over links to
+the generated frames), its CPU time (user + system of the command and its worker processes,
+``getrusage(RUSAGE_CHILDREN)``), minor page faults and system-time share per frame, against the
+bare decode of the same label maps, in this process, by every decoder installed (OpenCV,
+imagecodecs' libpng and libspng, Pillow; CPU time, best of ``--rounds``): the ratios to OpenCV's
+decode and to the fastest one, and the wall time extrapolated to 25,000 frames. ``--repo DIR``
+also runs the command of another checkout (e.g. an older commit from ``git archive``) on the
+same files, for before/after figures. Not a test: run it by hand, e.g.
+``.venv/bin/python benchmarks/convert_bench.py --frames 20``.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import math
+import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -183,6 +198,100 @@ def peak_rss_mb(source: str, root: Path, out: Path) -> float:
     return int(proc.stdout.split()[-1]) / 1024
 
 
+# --- the codec limit: the whole command against the bare decode ----------------------------------
+
+
+def decoders() -> dict:
+    """Every PNG decoder installed, as bytes → array (label maps: 8/16-bit grey, 8-bit RGB)."""
+    found = {"opencv": lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)}
+    try:
+        import imagecodecs
+
+        found["imagecodecs-png"] = imagecodecs.png_decode
+        found["imagecodecs-spng"] = imagecodecs.spng_decode  # no 16-bit grey: not for Cityscapes
+    except ImportError:
+        pass
+    try:
+        from PIL import Image
+
+        found["pillow"] = lambda data: np.asarray(Image.open(io.BytesIO(data)))
+    except ImportError:
+        pass
+    return found
+
+
+def label_maps(source: str, root: Path, frames: list) -> list[list[bytes]]:
+    """The bytes of the label maps ``curate convert`` decodes, per frame."""
+    if source == "synscapes":
+        return [[syn_source.frame_paths(root, f.key)[role].read_bytes() for role in ("class", "instance")]
+                for f in frames]
+    return [[f.path.read_bytes()] for f in frames]
+
+
+def decode_cpu_ms(decode, maps: list[list[bytes]], rounds: int) -> float | None:
+    """CPU milliseconds per frame to decode its maps (best of ``rounds``); None if it cannot."""
+    try:
+        for data in maps[0]:
+            if decode(data) is None:
+                return None
+    except Exception:  # e.g. libspng has no 16-bit grey
+        return None
+    best = math.inf
+    for _ in range(rounds):
+        start = time.process_time()
+        for frame in maps:
+            for data in frame:
+                decode(data)
+        best = min(best, (time.process_time() - start) / len(maps))
+    return best * 1000
+
+
+def command_usage(repo: Path, source: str, root: Path, out: Path, workers: int) -> dict:
+    """CPU, faults and wall time of one ``curate convert`` in a fresh process (and its workers)."""
+    shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "curate", "convert", source, str(root), "--out", str(out), "--split",
+                    "train", "-j", str(workers), "-q"], cwd=repo, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    shutil.rmtree(out, ignore_errors=True)
+    return {"wall_s": wall, "user_s": after.ru_utime - before.ru_utime, "sys_s": after.ru_stime - before.ru_stime,
+            "minflt": after.ru_minflt - before.ru_minflt}
+
+
+def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int, repos: list[Path]) -> dict:
+    results = {}
+    found = decoders()
+    print(f"\ncodec limit: `curate convert -j {workers}` on {frames} frames (links; fresh process, CPU of the "
+          "command and its workers) vs the bare decode of the same label maps (CPU, best of "
+          f"{rounds}); repos: {', '.join(str(r) for r in repos)}")
+    for source, (root, refs) in layouts.items():
+        maps = label_maps(source, root, refs)
+        floors = {name: decode_cpu_ms(fn, maps, rounds) for name, fn in found.items()}
+        floors = {k: v for k, v in floors.items() if v is not None}
+        fastest = min(floors, key=floors.get)
+        print(f"  {source}: decode ms/frame " + ", ".join(f"{k} {v:.2f}" for k, v in floors.items())
+              + f" (fastest: {fastest})")
+        big = replicate(source, root, tmp / f"{source}-whole-{frames}", frames)
+        for repo in repos:
+            usage = command_usage(repo, source, big, tmp / "whole-out", workers)
+            cpu_ms = (usage["user_s"] + usage["sys_s"]) / frames * 1000
+            row = {"cpu_ms_per_frame": cpu_ms, "x_opencv_decode": cpu_ms / floors["opencv"],
+                   "x_fastest_decode": cpu_ms / floors[fastest], "fastest_decoder": fastest,
+                   "minflt_per_frame": usage["minflt"] / frames,
+                   "sys_share": usage["sys_s"] / max(usage["user_s"] + usage["sys_s"], 1e-9),
+                   "wall_s": usage["wall_s"], "wall_25k_min": usage["wall_s"] / frames * 25000 / 60,
+                   "decode_ms": floors, **usage}
+            results.setdefault(source, {})[str(repo)] = row
+            print(f"    {repo.name or repo}: {cpu_ms:.2f} ms CPU/frame = {row['x_opencv_decode']:.2f}x OpenCV decode, "
+                  f"{row['x_fastest_decode']:.2f}x {fastest}; {row['minflt_per_frame']:.0f} minor faults/frame; "
+                  f"system {row['sys_share']:.1%} of CPU; wall {usage['wall_s']:.1f} s "
+                  f"(25,000 frames: {row['wall_25k_min']:.1f} min)", flush=True)
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=20, help="frames per layout (default 20)")
@@ -192,6 +301,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, help="reuse/keep generated frames here (default: a temp folder)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--whole-frames", type=int, default=1000,
+                        help="frames (links) of the codec-limit command runs (default 1000; 0 skips them)")
+    parser.add_argument("--workers", type=int, default=2, help="--workers of the codec-limit runs (default 2)")
+    parser.add_argument("--whole-only", action="store_true", help="only the codec-limit section")
+    parser.add_argument("--repo", type=Path, action="append", default=[],
+                        help="also run the command of this checkout (repeatable; default: this one only)")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)  # as convert's workers run: one thread each, parallel by processes
 
@@ -206,12 +321,19 @@ def main(argv: list[str] | None = None) -> None:
             write_synscapes_sample(syn_root, frames=args.frames, seed=args.seed, size=SYNSCAPES_SIZE, val_fraction=0)
 
         cityscapes, synscapes = sources.get("cityscapes"), sources.get("synscapes")
-        cs_frames = cityscapes.list_frames(cs_root, "train", None)
-        syn_frames = synscapes.list_frames(syn_root, "train", None)
+        cs_frames = cityscapes.list_frames(cs_root, "train", None).frames
+        syn_frames = synscapes.list_frames(syn_root, "train", None).frames
         out = Path(tmp) / "out"
         cs_job = ConvertJob("cityscapes", ConvertSettings(cs_root.resolve(), "train", out, cityscapes.rules))
         syn_job = ConvertJob("synscapes", ConvertSettings(syn_root.resolve(), "train", out, synscapes.rules))
 
+        layouts = {"synscapes": (syn_root, syn_frames), "cityscapes": (cs_root, cs_frames)}
+        limit = (codec_limit(layouts, Path(tmp), args.whole_frames, args.workers, args.rounds,
+                             [REPO, *[r.resolve() for r in args.repo]]) if args.whole_frames else {})
+        if args.whole_only:
+            if args.json:
+                args.json.write_text(json.dumps({"codec_limit": limit}, indent=2))
+            return
         d2 = detectron2_cityscapes()
         results = [
             measure_layout(
@@ -266,7 +388,8 @@ def main(argv: list[str] | None = None) -> None:
               + ", ".join(f"{n} frames {v:.0f} MB" for n, v in rss.items()))
         if args.json:
             args.json.write_text(json.dumps({"per_frame": results, "whole_command": scaling,
-                                             "peak_rss_mb": {str(k): v for k, v in rss.items()}}, indent=2))
+                                             "peak_rss_mb": {str(k): v for k, v in rss.items()},
+                                             "codec_limit": limit}, indent=2))
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ def write_coco(path: Path, source: str, n: int, rng, size=(1440, 720), mean_log_
     frame_of = (lambda i: str(i)) if synthetic else (lambda i: f'"aachen_{i:06d}_000019"')
     file_of = (lambda i: f"img/rgb/{i}.png") if synthetic else \
         (lambda i: f"leftImg8bit/train/aachen/aachen_{i:06d}_000019_leftImg8bit.png")
-    head = {"info": {"description": "benchmark", "version": "bench", "source": source, "split": "train",
+    head = {"info": {"description": f"{source} train converted by synmix", "version": "bench", "source": source,
+                     "split": "train",
                      "image_root": "/data/" + source, "rules": []},
             "licenses": [], "categories": coco_categories()}
     extra = ',"occluded":0.25,"truncated":0.0,"depth":12.5' if synthetic else ""

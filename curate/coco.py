@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,10 +86,10 @@ def frame_type(source: str | None) -> pa.DataType | None:
     return pa.int64() if sources.get(source).frame_key_type is int else pa.string()
 
 
-def _arrow_schema(frame_type: pa.DataType) -> pa.Schema:
+def _arrow_schema(frame_type: pa.DataType, fields: tuple[str, ...] | None = None) -> pa.Schema:
     image = pa.struct(list(_IMAGE_TYPE) + [("frame", frame_type)])
-    return pa.schema([("info", _INFO_TYPE), ("images", pa.list_(image)),
-                      ("annotations", pa.list_(_ANNOTATION_TYPE))])
+    annotation = _ANNOTATION_TYPE if fields is None else pa.struct([f for f in _ANNOTATION_TYPE if f.name in fields])
+    return pa.schema([("info", _INFO_TYPE), ("images", pa.list_(image)), ("annotations", pa.list_(annotation))])
 _REQUIRED_ANNOTATION_FIELDS = ("id", "image_id", "category_id", "area", "bbox", "iscrowd")
 
 
@@ -171,10 +172,11 @@ def _arrow_table(data: bytes, schema: pa.Schema) -> pa.Table | None:
     return table if table.num_rows == 1 else None
 
 
-def _parse_with_arrow(data: bytes, source: str | None):
+def _parse_with_arrow(data: bytes, source: str | None, fields: tuple[str, ...] | None = None):
     """Columns of a one-line convert COCO file; None when Arrow cannot read it that way."""
     frame_type_of_source = frame_type(source)
-    table = _arrow_table(data, _arrow_schema(frame_type_of_source)) if frame_type_of_source is not None else None
+    table = (_arrow_table(data, _arrow_schema(frame_type_of_source, fields))
+             if frame_type_of_source is not None else None)
     if table is None or table.column("images").null_count or table.column("annotations").null_count:
         return None
     info = {k: v for k, v in (table.column("info")[0].as_py() or {}).items() if v is not None}
@@ -253,6 +255,15 @@ def columns_of_object(path: Path, obj: dict, sha256: str, source: str | None = N
 
 def read_coco_columns(path: Path, source: str | None = None, split: str | None = None) -> CocoColumns:
     """Parse one convert COCO file into columns and check what stats and manifests rely on."""
+    return read_coco_columns_and_bytes(path, source, split)[0]
+
+
+def read_coco_columns_and_bytes(path: Path, source: str | None = None, split: str | None = None,
+                                fields: tuple[str, ...] | None = None) -> tuple[CocoColumns, bytes]:
+    """:func:`read_coco_columns`, and the file's bytes it parsed (for :class:`CocoRecords`).
+
+    ``fields``: the annotation fields to parse (default: all of them); Arrow skips the others (a
+    manifest needs no bbox: half the parse time); the others are then absent, and ``bbox`` is empty."""
     path = Path(path)
     if not path.is_file():
         raise CurateError(path, "file not found")
@@ -263,12 +274,11 @@ def read_coco_columns(path: Path, source: str | None = None, split: str | None =
     # Hashing releases the GIL: it runs beside Arrow's parse.
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(hashlib.sha256, data)
-        parsed = _parse_with_arrow(data, source)
+        parsed = _parse_with_arrow(data, source, fields)
         if parsed is None:
             parsed = _columns_of_object(path, parse_coco_json(path, data))
         sha = digest.result().hexdigest()
-    del data
-    return _finish(path, sha, source, split, parsed)
+    return _finish(path, sha, source, split, parsed), data
 
 
 def _finish(path: Path, sha: str, source, split, parsed) -> CocoColumns:
@@ -286,16 +296,20 @@ def _finish(path: Path, sha: str, source, split, parsed) -> CocoColumns:
 
 
 def _check_and_index(path, source, split, sha, info, images, annotations, frames) -> CocoColumns:
+    parsed = {f.name for f in annotations.type}
     for name in _REQUIRED_ANNOTATION_FIELDS:
-        if annotations.field(name).null_count:
+        if name in parsed and annotations.field(name).null_count:
             raise CurateError(path, f"{annotations.field(name).null_count} annotations lack \"{name}\"")
     for name in ("id", "width", "height"):
         if images.field(name).null_count:
             raise CurateError(path, f"{images.field(name).null_count} images lack \"{name}\"")
-    bbox_list = annotations.field("bbox")
-    if len(bbox_list) and not pc.all(pc.equal(pc.list_value_length(bbox_list), 4)).as_py():
-        raise CurateError(path, "an annotation bbox is not [x, y, w, h]")
-    bbox = pc.list_flatten(bbox_list).to_numpy(zero_copy_only=False).reshape(-1, 4)
+    if "bbox" in parsed:
+        bbox_list = annotations.field("bbox")
+        if len(bbox_list) and not pc.all(pc.equal(pc.list_value_length(bbox_list), 4)).as_py():
+            raise CurateError(path, "an annotation bbox is not [x, y, w, h]")
+        bbox = pc.list_flatten(bbox_list).to_numpy(zero_copy_only=False).reshape(-1, 4)
+    else:
+        bbox = np.zeros((0, 4))
 
     image_id = images.field("id").to_numpy(zero_copy_only=False)
     order = np.argsort(image_id, kind="stable")
@@ -326,6 +340,139 @@ def _check_and_index(path, source, split, sha, info, images, annotations, frames
         image_frame=frame_str.take(pa.array(order)),
         annotations=annotations, bbox=bbox, ann_image_index=index,
     )
+
+
+# --- whole records of a few annotations, without parsing them all ----------------------------------
+
+_ANNOTATIONS_KEY = b'"annotations":['
+_NEXT_ANNOTATION = b'},{"id":'
+
+
+class CocoRecords:
+    """The images (as dicts) and the text of every annotation of a COCO file, from its bytes.
+
+    ``curate manifest`` needs the whole records of the annotations it picks, but only those: the
+    columns come from Arrow (:func:`read_coco_columns`), and here the one-line files CocoWriter
+    writes are cut at the annotation boundaries (``},{"id":``) in one regex sweep, checked against
+    the column of ids, so that a picked annotation is a slice of the file. Any other layout
+    (pretty-printed, other key order, ...) is parsed whole with ``json.loads``, as before.
+    """
+
+    def __init__(self, path: Path, data: bytes, columns: CocoColumns):
+        self.path = path
+        self._data = data
+        self._ids = columns.numpy("id")
+        self._image_ids = columns.numpy("image_id")
+        self._starts: np.ndarray | None = None
+        self._objects: list | None = None
+        self._canonical = False
+        head = self._cut(data) if len(self._ids) else None
+        if head is None:
+            obj = parse_coco_json(path, data)
+            self._data = None
+            self.images: list = obj["images"]
+            self._objects = obj["annotations"]
+        else:
+            self._data = None  # picked spans are read back from the file: memory holds no copy of it
+            self.images = head["images"]
+            info = head.get("info")
+            # convert's files are json.dumps output: a slice is already what _dumps would write
+            self._canonical = isinstance(info, dict) and str(info.get("description", "")).endswith(
+                "converted by synmix")
+        if len(self.images) != len(columns.image_id) or (self._objects is not None
+                                                         and len(self._objects) != len(self._ids)):
+            raise CurateError(path, "images or annotations differ between two reads of the file")
+
+    def _cut(self, data: bytes) -> dict | None:
+        """The head fields (info … images) parsed, annotation starts found; None: not CocoWriter's layout."""
+        at = data.find(_ANNOTATIONS_KEY)
+        end = len(data)
+        while end and data[end - 1] == 0x0A:  # not rstrip(): that copies the whole file
+            end -= 1
+        if at < 0 or data[end - 2:end] != b"]}":
+            return None
+        first = at + len(_ANNOTATIONS_KEY)
+        try:
+            head = json.loads(data[:first] + b"]}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        if not isinstance(head, dict) or not isinstance(head.get("images"), list) or list(head)[-1] != "annotations":
+            return None
+        starts = _find_all(data, _NEXT_ANNOTATION, first, end - 2) + 2
+        if len(starts) + 1 != len(self._ids):
+            return None
+        # annotation i: starts[i] up to the comma (or final "]") at starts[i + 1] - 1
+        self._starts = np.concatenate([[first], starts, [end - 1]])
+        return head
+
+    def annotation_texts(self, indices: np.ndarray, image_ids: np.ndarray, first_id: int,
+                         batch: int = 4096) -> Iterator[tuple[bytes, int]]:
+        """Annotations ``indices`` as :class:`CocoWriter` writes them after ``id`` → ``first_id``, ``first_id``
+        + 1, …, ``image_id`` → ``image_ids`` and ``source_annotation_id`` (the old id) added last — what
+        ``dict(a)`` so changed dumps to — in batches of (comma-joined UTF-8 text, count)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        file = open(self.path, "rb") if self._starts is not None else None
+        try:
+            for lo in range(0, len(indices), batch):
+                chunk = indices[lo:lo + batch]
+                texts = self._texts(file, chunk, image_ids[lo:lo + batch], first_id + lo)
+                yield b",".join(texts), len(chunk)
+        finally:
+            if file is not None:
+                file.close()
+
+    def _texts(self, file, indices: np.ndarray, image_ids: np.ndarray, first_id: int) -> list[bytes]:
+        new_ids = range(first_id, first_id + len(indices))
+        old_ids, old_images = self._ids[indices].tolist(), self._image_ids[indices].tolist()
+        if file is None:
+            return [self._changed(self._objects[i], n, m) for i, n, m in zip(indices.tolist(), new_ids,
+                                                                             image_ids.tolist())]
+        begins, stops = self._starts[indices], self._starts[indices + 1] - 1
+        base, end = int(begins.min()), int(stops.max())
+        if end - base > (64 << 20):  # far apart (a file not in image order): one read each
+            spans = [os.pread(file.fileno(), e - b, b) for b, e in zip(begins.tolist(), stops.tolist())]
+        else:  # picked annotations come image by image, in file order: one read for the batch
+            region = os.pread(file.fileno(), end - base, base)
+            spans = [region[b:e] for b, e in zip((begins - base).tolist(), (stops - base).tolist())]
+        out = []
+        for text, new_id, image_id, old_id, old_image in zip(spans, new_ids, image_ids.tolist(), old_ids, old_images):
+            head = b'{"id":%d,"image_id":%d,' % (old_id, old_image)
+            if self._canonical and text.startswith(head) and text.endswith(b"}"):
+                out.append(b'{"id":%d,"image_id":%d,%b,"source_annotation_id":%d}'
+                           % (new_id, image_id, text[len(head):-1], old_id))
+                continue
+            try:
+                original = json.loads(text)
+                if original["id"] != old_id:
+                    raise ValueError
+            except (ValueError, TypeError, KeyError):
+                raise CurateError(self.path, "changed while being read (annotation ids moved)") from None
+            out.append(self._changed(original, new_id, image_id))
+        return out
+
+    def _changed(self, original: dict, new_id: int, image_id: int) -> bytes:
+        annotation = dict(original)
+        annotation["id"] = new_id
+        annotation["image_id"] = image_id
+        annotation["source_annotation_id"] = original["id"]
+        return _dumps(annotation, self.path).encode("utf-8")
+
+
+def _find_all(data: bytes, pattern: bytes, first: int, last: int, step: int = 1 << 24) -> np.ndarray:
+    """Every start of ``pattern`` in ``data[first:last]``, ascending (NumPy over 16 MB windows: no
+    match objects, no copy of the file)."""
+    code = np.frombuffer(pattern, np.uint8)
+    found = [np.zeros(0, np.int64)]
+    for lo in range(first, last, step):
+        width = min(step, last - lo)  # matches starting in [lo, lo + width)
+        window = np.frombuffer(data, np.uint8, count=min(width + len(code) - 1, len(data) - lo), offset=lo)
+        at = np.flatnonzero(window[:width] == code[0])
+        at = at[at + len(code) <= len(window)]
+        for k in range(1, len(code)):
+            at = at[window[at + k] == code[k]]
+        found.append(at + lo)
+    return np.concatenate(found)
 
 
 # --- the writer ----------------------------------------------------------------------------------
@@ -368,7 +515,7 @@ class CocoWriter:
             remove_stale_temp_files(self.path.parent)  # of writes a killed run left here
             self._spool_path = make_temp(self.path, suffix=".annotations.tmp")
             with output_errors(self.path):
-                self._spool = open(self._spool_path, "w", encoding="utf-8")
+                self._spool = open(self._spool_path, "wb")  # bytes: text the callers encoded goes as is
         except BaseException:
             self._discard_spool()
             self._writing.__exit__(None, None, None)
@@ -382,10 +529,22 @@ class CocoWriter:
         write = self._spool.write
         with output_errors(self.path):
             for annotation in annotations:
-                text = _dumps(annotation, self.path)
-                write("," if self.annotations else "")
+                text = _dumps(annotation, self.path).encode("utf-8")
+                write(b"," if self.annotations else b"")
                 write(text)
                 self.annotations += 1
+
+    def add_annotation_text(self, text: str | bytes, count: int) -> None:
+        """``count`` annotations already encoded as this writer would (``_dumps`` of each, joined by
+        commas; str or UTF-8): the convert driver's shards hold them so, and are copied without a parse."""
+        if not count:
+            return
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with output_errors(self.path):
+            if self.annotations:
+                self._spool.write(b",")
+            self._spool.write(data)
+        self.annotations += count
 
     def cancel(self) -> None:
         """Write nothing after all (e.g. every frame was skipped: no empty file that looks done)."""

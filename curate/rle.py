@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_util
 
+from curate.buffers import scratch
+
 # cv2.transpose is ~10x faster than numpy's strided copy but only knows signed/8-bit element
 # types; unsigned wider types are transposed through a same-size view.
 _CV2_TRANSPOSE_VIEW = {
@@ -127,16 +129,17 @@ def column_runs(*maps: np.ndarray) -> Runs:
         empty = np.zeros(0, dtype=np.int64)
         return Runs(empty, tuple(np.zeros(0, dtype=m.dtype) for m in maps), height, width)
     # np.empty, not zeros: every element is written below.
-    starts_run = np.empty(shape, dtype=bool)
-    scratch = np.empty(shape, dtype=bool) if len(maps) > 1 else None
+    starts_run = scratch("rle.starts", shape, bool)
+    other = scratch("rle.other", shape, bool) if len(maps) > 1 else None
     for i, m in enumerate(maps):
-        target = starts_run if i == 0 else scratch
+        target = starts_run if i == 0 else other
         np.not_equal(m[1:], m[:-1], out=target[1:])
         np.not_equal(m[0, 1:], m[-1, :-1], out=target[0, 1:])
         if i > 0:
-            starts_run |= scratch
+            starts_run |= other
     starts_run[0, 0] = True
-    starts = np.flatnonzero(column_major(starts_run))
+    transposed = scratch("rle.transposed", (width, height), np.uint8)
+    starts = np.flatnonzero(cv2.transpose(starts_run.view(np.uint8), dst=transposed).view(bool).reshape(-1))
     cols, rows = np.divmod(starts, height)
     return Runs(starts, tuple(_values_at(m, rows, cols) for m in maps), height, width)
 

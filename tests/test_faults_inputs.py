@@ -318,6 +318,9 @@ def test_a_second_convert_into_the_same_outputs_stops_at_once(tmp_path):
 
     root = tmp_path / "syn"
     write_synscapes_sample(root, frames=24, seed=3, size=(1440, 720), val_fraction=0, workers=2)
+    for n in range(25, 241):  # links to the 24 frames: a first run long enough for the second to meet it
+        for folder, suffix in (("meta", "json"), ("img/class", "png"), ("img/instance", "png"), ("img/rgb", "png")):
+            (root / folder / f"{n}.{suffix}").symlink_to(root / folder / f"{(n - 1) % 24 + 1}.{suffix}")
     out = tmp_path / "out"
     first = subprocess.Popen([sys.executable, "-m", "curate", "convert", "synscapes", str(root), "--out", str(out),
                               "-j", "1", "--shard-size", "1", "-q"], cwd=REPO, stderr=subprocess.PIPE, text=True)

@@ -315,3 +315,29 @@ def test_end_to_end_on_converted_sample_sets(synscapes_sample, cityscapes_sample
     assert by_name["synscapes_val"].gt_dir == out / "gtFine" / "val"
     assert by_name["cityscapes_val"].gt_dir == (cs_root / "gtFine" / "val").resolve()
     assert _assert_ground_truth_fingerprints(manifest) == 5  # 2 Synscapes (--gtfine) + 3 Cityscapes val frames
+
+
+def test_mix_bytes_do_not_depend_on_how_the_source_file_is_laid_out(synscapes_sample, cityscapes_sample, tmp_path):
+    """Picked annotations are slices of convert's one-line files; a pretty-printed file (parsed whole)
+    or a compact one of other making (each picked annotation parsed) gives the very same mix."""
+    convert = pytest.importorskip("curate.convert").convert
+    out = tmp_path / "OUT"
+    for source, root in (("synscapes", synscapes_sample[0]), ("cityscapes", cityscapes_sample[0])):
+        convert(source, root, out, split="train", workers=1, progress=False)
+    layouts = {"pretty": lambda obj: json.dumps(obj, indent=1),
+               "foreign": lambda obj: json.dumps({**obj, "info": {**obj["info"], "description": "hand-made"}},
+                                                 separators=(",", ":"))}
+    mixes = {}
+    for name in ("convert", *layouts):
+        folder = tmp_path / f"OUT-{name}"
+        folder.mkdir()
+        for source in ("synscapes", "cityscapes"):
+            text = (out / f"{source}_train.json").read_text()
+            if name != "convert":
+                text = layouts[name](json.loads(text))
+            (folder / f"{source}_train.json").write_text(text)
+        [path] = _make(folder, tmp_path / f"m-{name}" / "mix.json", real="all", synthetic="all", prune="0.4",
+                       eval="none")
+        mixes[name] = mix_coco_path(path).read_bytes()
+    assert mixes["pretty"] == mixes["convert"] == mixes["foreign"]
+    assert len(_json(mix_coco_path(path))["annotations"]) > 50

@@ -206,9 +206,11 @@ def _digest(path: Path, base: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _run_all(base: Path) -> dict[str, str]:
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+def _run_all(base: Path, decoder: str = "auto", workers: int = 1) -> dict[str, str]:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "SYNMIX_PNG_DECODER": decoder}
     for command in COMMANDS:
+        if workers > 1:  # small shards, or the one shard would run in this process
+            command = command.replace("--workers 1", f"--workers {workers} --shard-size 2")
         result = subprocess.run([sys.executable, "-m", "curate", *command.split()], cwd=base, env=env,
                                 capture_output=True, text=True)
         assert result.returncode == 0, f"curate {command}: {result.stderr}"
@@ -220,8 +222,11 @@ def _run_all(base: Path) -> dict[str, str]:
     return sums
 
 
-def test_outputs_are_byte_identical_to_the_pinned_ones(tmp_path):
-    sums = _run_all(tmp_path)
+# The label maps decoded by imagecodecs (when installed) in this process, or by OpenCV (the fallback,
+# forced by SYNMIX_PNG_DECODER) in two worker processes: the same bytes either way.
+@pytest.mark.parametrize(("decoder", "workers"), [("auto", 1), ("opencv", 2)])
+def test_outputs_are_byte_identical_to_the_pinned_ones(tmp_path, decoder, workers):
+    sums = _run_all(tmp_path, decoder, workers)
     if os.environ.get("SYNMIX_PRINT_PINS"):
         print("PINS: dict[str, str] = {")
         for rel, digest in sums.items():

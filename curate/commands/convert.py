@@ -76,9 +76,11 @@ def _print_warnings(result) -> None:
 
 def _convert_splits(source: str, root: Path, out: Path, splits: tuple[str, ...], quiet: bool, **options) -> None:
     """Convert each split in turn (one COCO file each) and print its summary line."""
+    from curate.buffers import keep_freed_memory
     from curate.convert import convert
     from curate.fileio import writing
 
+    keep_freed_memory()  # this process converts the frames itself with --workers 1 (curate.buffers)
     for name in splits:
         with writing(Path(out) / f"{source}_{name}.json"):  # what Ctrl-C leaves unwritten
             result = convert(source, root, out, split=name, progress=False if quiet else None, **options)

@@ -37,10 +37,17 @@ from typing import Any
 import cv2
 
 from curate import __version__, sources
+from curate.buffers import keep_freed_memory, reusing
 from curate.coco import CocoWriter
 from curate.convert.defaults import DEFAULT_SHARD_SIZE
 from curate.errors import CurateError, OutputError
-from curate.fileio import check_output_folder, remove_stale_temp_files, write_json_atomic
+from curate.fileio import (
+    check_output_folder,
+    remove_stale_temp_files,
+    strict_json,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from curate.findings import add_findings, finding, merge_findings, sorted_findings
 from curate.progress import progress_bar
 from curate.records import FrameResult, add_counts, sort_counts
@@ -51,6 +58,8 @@ BACKENDS = ("joblib", "dask")
 SHARD_SCHEMA = "synmix.convert-shard"
 REPORT_SCHEMA = "synmix.convert-report"
 SCHEMA_VERSION = 1
+#: Layout of the shard files (2: annotations as COCO text, see ``_SHARD_ANNOTATIONS``).
+SHARD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -134,11 +143,14 @@ def run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None = None) -> 
     """Convert a shard's frames and write the shard file. Returns a small summary; with
     ``on_error="fail"`` a bad frame ends the shard with ``{"error": [path, problem]}``."""
     _exit_with_parent(spec.parent_pid)
+    if spec.parent_pid is not None and spec.parent_pid != os.getpid():
+        keep_freed_memory()  # a worker process of ours: no page faults for each frame's arrays
     # Parallelism comes from worker processes: OpenCV's own thread pool only adds hand-offs.
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        return _run_shard(spec, on_frame)
+        with reusing():
+            return _run_shard(spec, on_frame)
     finally:
         cv2.setNumThreads(threads)
 
@@ -183,34 +195,51 @@ def _run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None) -> dict:
         if on_frame is not None:
             on_frame(1)
     seconds = time.perf_counter() - started
-    write_json_atomic(spec.path, {
+    coco_path = Path(job.settings.out) / f"{job.name}.json"
+    header = strict_json({
         "schema": SHARD_SCHEMA,
         "schema_version": SCHEMA_VERSION,
+        "shard_version": SHARD_VERSION,
         "fingerprint": spec.fingerprint(),
         "images": images,
-        "annotations": annotations,
         "counts": counts,
         "findings": findings,
         "digests": digests,
         "skipped": skipped,
         "seconds": seconds,
-    })
+        "annotation_count": len(annotations),
+    }, coco_path, separators=(",", ":"))
+    # The annotations as the COCO file will hold them (one C-encoder call for the shard; NaN is an
+    # error naming the COCO file): the merge copies this text instead of parsing and re-encoding it.
+    text = strict_json(annotations, coco_path, separators=(",", ":"))[1:-1]
+    write_bytes_atomic(spec.path, f"{header[:-1]}{_SHARD_ANNOTATIONS}{text}\n]}}\n".encode())
     return {"index": spec.index, "error": None, "frames": len(spec.frames)}
 
 
+#: A shard file is one JSON object in three lines: the header fields and the start of its
+#: "annotations" list; the annotations' own text (exactly the COCO file's); the closing brackets.
+_SHARD_ANNOTATIONS = ',"annotations":[\n'
+
+
 def read_complete_shard(spec: ShardSpec) -> dict | None:
-    """The shard's content if its file is complete and was made by this very job, else None."""
+    """The shard's content if its file is complete and was made by this very job, else None; its
+    annotations come as ``annotations_text`` (the COCO file's bytes of them) and ``annotation_count``."""
     try:
         with open(spec.path, "rb") as f:
-            data = json.load(f)
+            raw = f.read()
+        head, separator, rest = raw.partition(_SHARD_ANNOTATIONS.encode())
+        if not separator or not rest.endswith(b"\n]}\n"):
+            return None
+        data = json.loads(head + b"}")
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("schema") != SHARD_SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") != SHARD_SCHEMA or data.get("shard_version") != SHARD_VERSION:
         return None
     if data.get("fingerprint") != json.loads(json.dumps(spec.fingerprint())):
         return None
     if spec.job.on_error == "fail" and data.get("skipped"):
         return None  # made under --on-error skip: redo, so that the bad frame fails this run
+    data["annotations_text"] = rest[:-len(b"\n]}\n")]
     return data
 
 
@@ -315,7 +344,7 @@ def merge_shards(specs: list[ShardSpec], coco_path: Path) -> dict:
             if data is None:
                 raise CurateError(spec.path, "shard missing or incomplete at merge time")
             coco.add_images(data["images"])
-            coco.add_annotations(data["annotations"])
+            coco.add_annotation_text(data["annotations_text"], data["annotation_count"])
             add_counts(counts, data["counts"])
             merge_findings(findings, data["findings"])
             for key, path, digest in data["digests"]:

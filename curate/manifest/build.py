@@ -20,13 +20,12 @@ import numpy as np
 from curate import __version__, sources
 from curate.coco import (
     CocoColumns,
+    CocoRecords,
     CocoWriter,
     coco_files,
     coco_path,
-    columns_of_object,
-    parse_coco_json,
-    read_bytes_and_hash,
     read_coco_columns,
+    read_coco_columns_and_bytes,
 )
 from curate.errors import CurateError
 from curate.fileio import write_json_atomic
@@ -56,11 +55,11 @@ class LoadedSource:
     source: str
     split: str
     path: Path
-    obj: dict  # the parsed COCO file
+    records: CocoRecords  # images as dicts, any annotation's whole record on demand
     columns: CocoColumns
     image_root: Path
     frame_keys: list  # per image, in image-id order
-    image_order: np.ndarray  # position in obj["images"] of the i-th image by id
+    image_order: np.ndarray  # position in records.images of the i-th image by id
     ann_bounds: np.ndarray  # annotations of image i: ann_order[bounds[i]:bounds[i+1]]
     ann_order: np.ndarray
 
@@ -73,22 +72,31 @@ class LoadedSource:
 
 
 def load_source(out: Path, kind: str, split: str, source: str) -> LoadedSource:
+    """Columns as ``curate stats`` reads them (Arrow), plus the records of the file's bytes
+    (:class:`curate.coco.CocoRecords`): no annotation becomes a Python object until it is picked."""
     path = coco_path(out, source, split)
     if not path.is_file():
         raise CurateError(path, f"file not found (the {kind} source; run curate convert for {source} {split})")
-    data, sha = read_bytes_and_hash(path)
-    obj = parse_coco_json(path, data)
+    columns, data = read_coco_columns_and_bytes(path, source, split, fields=_FIELDS)
+    records = CocoRecords(path, data, columns)
     del data
-    columns = columns_of_object(path, obj, sha, source, split)
     image_root = _image_root(path, columns.info)
-    images = obj["images"]
+    images = records.images
     ids = np.array([image["id"] for image in images], dtype=np.int64)
     image_order = np.argsort(ids, kind="stable")
     frame_keys = [_frame_key(images[i]) for i in image_order]
     ann_order = np.argsort(columns.ann_image_index, kind="stable")
     ann_bounds = np.searchsorted(columns.ann_image_index[ann_order], np.arange(len(ids) + 1))
-    return LoadedSource(kind, source, split, path, obj, columns, image_root, frame_keys,
+    return LoadedSource(kind, source, split, path, records, columns, image_root, frame_keys,
                         image_order, ann_bounds, ann_order)
+
+
+#: The annotation fields a manifest reads into columns (prune, draw, count); the rest is copied as text.
+_FIELDS = ("id", "image_id", "category_id", "area", "iscrowd")
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else 0
 
 
 def _frame_key(image: dict):
@@ -224,14 +232,16 @@ def _select(source: LoadedSource, count: int, seed: int, plan: PrunePlan | None,
 
 
 def build_mix_coco(parts: list[_Part], manifest_dir: Path, manifest_name: str) -> dict:
-    """The training set as one COCO object: image and annotation ids renumbered from 1."""
-    images, annotations = [], []
+    """The training set as one COCO object: image and annotation ids renumbered from 1. Its
+    ``annotations`` is a generator of their JSON text in batches (:meth:`CocoRecords.annotation_texts`)
+    for :meth:`CocoWriter.add_annotation_text`; ``category_id`` and ``crowd`` are their columns."""
+    images, picked, new_image_ids = [], [], []
     for part in parts:
         src = part.source
         root = _relative(src.image_root, manifest_dir)
         new_image_id = {}
         for i in part.chosen:
-            original = src.obj["images"][src.image_order[i]]
+            original = src.records.images[src.image_order[i]]
             image = dict(original)
             image["id"] = len(images) + 1
             image["file_name"] = posixpath.join(root, original["file_name"])
@@ -240,13 +250,18 @@ def build_mix_coco(parts: list[_Part], manifest_dir: Path, manifest_name: str) -
             image["source_image_id"] = original["id"]
             new_image_id[original["id"]] = image["id"]
             images.append(image)
-        for index in part.annotations[part.kept]:
-            original = src.obj["annotations"][index]
-            annotation = dict(original)
-            annotation["id"] = len(annotations) + 1
-            annotation["image_id"] = new_image_id[original["image_id"]]
-            annotation["source_annotation_id"] = original["id"]
-            annotations.append(annotation)
+        indices = part.annotations[part.kept]
+        picked.append((src, indices))
+        old, new = (np.fromiter(ids, np.int64, len(new_image_id)) for ids in (new_image_id, new_image_id.values()))
+        order = np.argsort(old)
+        new_image_ids.append(new[order][np.searchsorted(old[order], src.columns.numpy("image_id")[indices])])
+
+    def annotations():
+        new_id = 1
+        for (src, indices), image_ids in zip(picked, new_image_ids):
+            yield from src.records.annotation_texts(indices, image_ids, new_id)
+            new_id += len(indices)
+
     return {
         "info": {
             "description": "synmix training mix (pruned real + synthetic frames)",
@@ -258,7 +273,11 @@ def build_mix_coco(parts: list[_Part], manifest_dir: Path, manifest_name: str) -
         "licenses": [],
         "categories": coco_categories(),
         "images": images,
-        "annotations": annotations,
+        "annotations": annotations(),
+        "category_id": np.concatenate([np.zeros(0, np.int64)] + [src.columns.numpy("category_id")[indices]
+                                                                 for src, indices in picked]),
+        "crowd": np.concatenate([np.zeros(0, bool)] + [src.columns.numpy("iscrowd")[indices] != 0
+                                                        for src, indices in picked]),
     }
 
 
@@ -337,8 +356,7 @@ def build_manifest(spec: MixSpec, parts: list[_Part], mix: dict, mix_sha256: str
                    evals: list[EvalSource], request: ManifestRequest, command: str, created_at: str,
                    budget: dict | None = None) -> dict:
     manifest_dir = Path(os.path.abspath(spec.output.parent))
-    category = np.array([a["category_id"] for a in mix["annotations"]], dtype=np.int64)
-    crowd = np.array([a.get("iscrowd", 0) != 0 for a in mix["annotations"]], dtype=bool)
+    category, crowd = mix["category_id"], mix["crowd"]
     frames = len(mix["images"])
     trained = frames_with_instances(mix)
     by_kind = {part.source.kind: len(part.chosen) for part in parts}
@@ -383,8 +401,11 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
         raise CurateError(out, "folder not found")
     specs = plan_mixes(request)
     needed = [kind for kind in KINDS if any(spec.counts[kind] != 0 for spec in specs)]
-    loaded = {kind: load_source(out, kind, request.split_of(kind), request.source_of(kind))
-              for kind in progress_bar(needed, desc="reading COCO", progress=progress, leave=False)}
+    # the largest file first: its parse is the peak of memory, with nothing else held yet
+    by_size = sorted(needed, key=lambda kind: -_size(coco_path(out, request.source_of(kind), request.split_of(kind))))
+    read = {kind: load_source(out, kind, request.split_of(kind), request.source_of(kind))
+            for kind in progress_bar(by_size, desc="reading COCO", progress=progress, leave=False)}
+    loaded = {kind: read[kind] for kind in needed}
     resolved = [_resolve_counts(spec, loaded, request) for spec in specs]
     if "synthetic" in loaded:
         synthetic = loaded["synthetic"]
@@ -426,7 +447,8 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
         mix = build_mix_coco(parts, manifest_dir, spec.output.name)
         with CocoWriter(coco_file, mix["info"], mix["categories"]) as writer:
             writer.add_images(mix["images"])
-            writer.add_annotations(mix["annotations"])
+            for text, count in mix["annotations"]:
+                writer.add_annotation_text(text, count)
         manifest = build_manifest(spec, parts, mix, writer.sha256, coco_file.name, evals, request, command,
                                   created_at, budget)
         del mix

@@ -23,7 +23,6 @@ import os
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from curate.errors import CurateError
@@ -143,10 +142,10 @@ def image_path(root: Path, split: str, key: str) -> Path:
 
 def read_bitmask(path: Path) -> np.ndarray:
     """The bitmask as H×W×4 uint8 in R, G, B, A order."""
-    bgra = read_png(path)
-    if bgra.ndim != 3 or bgra.shape[2] != 4 or bgra.dtype != np.uint8:
-        raise CurateError(path, f"bitmask must be an 8-bit RGBA PNG, got {bgra.dtype} {bgra.shape}", "bit_depth")
-    return cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)
+    rgba = read_png(path, rgb=True, buffer="bdd100k.bitmask")
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
+        raise CurateError(path, f"bitmask must be an 8-bit RGBA PNG, got {rgba.dtype} {rgba.shape}", "bit_depth")
+    return rgba
 
 
 def decode_bitmask(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -155,7 +155,7 @@ def check_instance_ids(path: Path, ids: np.ndarray) -> None:
 
 def read_instance_ids(path: Path) -> np.ndarray:
     """The map in its stored integer type (uint16; uint8 for tiny files): no int32 copy needed."""
-    ids = read_png(path)
+    ids = read_png(path, buffer="cityscapes.instanceIds")
     if ids.ndim != 2 or ids.dtype not in (np.uint16, np.uint8):
         raise CurateError(path, f"instanceIds must be a single-channel 16-bit PNG, got {ids.dtype} {ids.shape}",
                           "bit_depth")

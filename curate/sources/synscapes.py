@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from curate import harmonize as hz
+from curate.buffers import scratch
 from curate.errors import CurateError
 from curate.fileio import (
     image_size,
@@ -225,7 +226,18 @@ def decode_instance_png(bgr: np.ndarray) -> np.ndarray:
     One colour conversion to bytes (R, G, B, 255) read as little-endian uint32, then a mask: about
     10× cheaper than three int32 channel casts, and the converter's budget is the decode time.
     """
-    rgba = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2RGBA)
+    return _ids_of_rgba(cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2RGBA))
+
+
+def decode_instance_rgb(rgb: np.ndarray, buffer: str | None = None) -> np.ndarray:
+    """:func:`decode_instance_png` of an (R, G, B) array; ``buffer``: a :func:`curate.buffers.scratch`
+    name for the result."""
+    rgb = np.ascontiguousarray(rgb)
+    rgba = scratch(buffer, (*rgb.shape[:2], 4), np.uint8) if buffer else None
+    return _ids_of_rgba(cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA, dst=rgba))
+
+
+def _ids_of_rgba(rgba: np.ndarray) -> np.ndarray:
     ids = rgba.view("<u4")[..., 0]  # explicit little-endian: right on any host
     np.bitwise_and(ids, 0xFFFFFF, out=ids)
     return ids.view("<i4")
@@ -288,7 +300,7 @@ def read_meta(path: Path) -> FrameMeta:
 
 
 def read_class_map(path: Path) -> np.ndarray:
-    class_map = read_png(path)
+    class_map = read_png(path, buffer="synscapes.class")
     if class_map.ndim != 2 or class_map.dtype != np.uint8:
         raise CurateError(path, f"class map must be single-channel 8-bit, got {class_map.dtype} {class_map.shape}",
                           "bit_depth")
@@ -302,10 +314,10 @@ def read_class_map(path: Path) -> np.ndarray:
 
 
 def read_instance_map(path: Path) -> np.ndarray:
-    bgr = read_png(path)
-    if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
-        raise CurateError(path, f"instance map must be 3-channel 8-bit RGB, got {bgr.dtype} {bgr.shape}", "bit_depth")
-    return decode_instance_png(bgr)
+    rgb = read_png(path, rgb=True, buffer="synscapes.instance")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise CurateError(path, f"instance map must be 3-channel 8-bit RGB, got {rgb.dtype} {rgb.shape}", "bit_depth")
+    return decode_instance_rgb(rgb, buffer="synscapes.ids")
 
 
 def check_instance_ids(meta_path: Path, png_name: str, ids: np.ndarray, meta: FrameMeta) -> None:
