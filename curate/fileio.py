@@ -28,6 +28,10 @@ import numpy as np
 
 from curate.errors import CurateError, OutputError
 
+# OpenCV's own warnings ("PNG input buffer is incomplete", …) would print beside synmix's one-line
+# errors, which say the same with the file's name: keep only OpenCV's errors (level 2).
+cv2.setLogLevel(2)
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: ``SYNMIX_PNG_DECODER=opencv`` forces OpenCV's decoder (the fallback when imagecodecs is missing).
 PNG_DECODER_ENV = "SYNMIX_PNG_DECODER"
@@ -53,16 +57,20 @@ def png_decoder() -> str:
     return "imagecodecs"
 
 
+#: Byte offset of the chunk after IHDR: signature (8) + IHDR length, type, 13 data bytes, CRC (25).
+_FIRST_CHUNK = 8 + 25
+
+
 def _fast_layout(data: bytes) -> tuple[tuple[int, ...], type] | None:
     """(shape, dtype) of a PNG that imagecodecs decodes exactly as OpenCV does, else None:
     non-interlaced, a format of ``_FAST_PNG``, and no tRNS chunk (OpenCV turns it into alpha)."""
-    if len(data) < 33 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
+    if len(data) < _FIRST_CHUNK or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
         return None
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     layout = _FAST_PNG.get((data[24], data[25]))
     if layout is None or data[28] != 0:
         return None
-    pos = 33
+    pos = _FIRST_CHUNK
     while pos + 8 <= len(data):  # the few chunks before the first IDAT
         kind = data[pos + 4:pos + 8]
         if kind == b"IDAT":

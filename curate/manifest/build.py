@@ -346,10 +346,10 @@ def created_at_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-def frames_with_instances(coco: dict) -> int:
-    """Frames Detectron2 trains on: those with at least one non-crowd annotation
+def frames_trained(parts: list[_Part]) -> int:
+    """Frames Detectron2 trains on: those with at least one kept non-crowd annotation
     (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``, on by default, drops the others)."""
-    return len({a["image_id"] for a in coco["annotations"] if a.get("iscrowd", 0) == 0})
+    return sum(_frames_with(part, _is_instance(part) & part.kept) for part in parts)
 
 
 def build_manifest(spec: MixSpec, parts: list[_Part], mix: dict, mix_sha256: str, mix_name: str,
@@ -358,7 +358,7 @@ def build_manifest(spec: MixSpec, parts: list[_Part], mix: dict, mix_sha256: str
     manifest_dir = Path(os.path.abspath(spec.output.parent))
     category, crowd = mix["category_id"], mix["crowd"]
     frames = len(mix["images"])
-    trained = frames_with_instances(mix)
+    trained = frames_trained(parts)
     by_kind = {part.source.kind: len(part.chosen) for part in parts}
     return {
         "schema": MANIFEST_SCHEMA,
@@ -434,7 +434,7 @@ def make_manifests(request: ManifestRequest, command: str | None = None, created
         parts = [_select(loaded[kind], count[kind], request.seed, plan_for(kind, spec.fractions), spec.fractions)
                  for kind in KINDS if kind in loaded]
         frames = sum(len(part.chosen) for part in parts)
-        if sum(_frames_with(part, _is_instance(part) & part.kept) for part in parts) == 0:
+        if frames_trained(parts) == 0:
             raise CurateError(spec.output, f"none of the mix's {frames} frames holds an instance after pruning "
                                            "(Detectron2 would train on nothing): prune less or take more frames")
         mixes.append((spec, parts, budget))
