@@ -17,7 +17,7 @@ from pathlib import Path
 
 from curate import sources
 from curate.errors import CurateError
-from curate.findings import ERROR, KINDS, NOTE, add_findings, finding, merge_findings, sorted_findings
+from curate.findings import ERROR, KINDS, NOTE, add_duplicate_frames, add_findings, finding, merge_findings, sorted_findings
 from curate.records import add_counts
 from curate.sources import ConvertSettings, FrameRef
 
@@ -58,21 +58,17 @@ class CheckResult:
 
 def check_frames(source: str, settings: ConvertSettings, frames: list[FrameRef], examples: int) -> dict:
     """Run the source's conversion on ``frames`` (nothing written) and summarise what it met."""
-    import cv2
+    from curate.convert.driver import ConvertJob, convert_frame  # one line per frame, whatever failed
 
-    cv2.setNumThreads(1)
-    convert_frame = sources.get(source).convert_frame
+    job = ConvertJob(source, settings)
     findings, counts, digests = {}, {}, []
     for ref in frames:
         try:
-            result = convert_frame(settings, ref)
+            result = convert_frame(job, ref)
         except CurateError as err:
             path = err.path if err.path is not None else ref.path
             add_findings(findings, ref.key, path, [finding(err.kind or "unreadable_file", detail=err.problem)],
                          examples)
-        except OSError as err:
-            add_findings(findings, ref.key, err.filename or ref.path,
-                         [finding("unreadable_file", detail=err.strerror or str(err))], examples)
         else:
             add_findings(findings, ref.key, ref.path, result.findings, examples)
             add_counts(counts, {"class_disagreements": result.counts.get("class_disagreements", {})})
@@ -105,8 +101,6 @@ def run_check(source: str, root: Path, splits: list[str], split_file: Path | Non
             seen_problems.add((p.path, p.problem))
             add_findings(result.findings, p.frame, p.path, [finding(p.kind, detail=p.problem)], examples)
 
-    first_of_digest: dict[str, tuple] = {}
-    duplicates = []
     workers = max(1, min(workers, len(tasks)))
     summaries = []
     with open_backend("joblib", workers) as runner, \
@@ -114,17 +108,12 @@ def run_check(source: str, root: Path, splits: list[str], split_file: Path | Non
         for summary in runner.map_unordered(partial(_check_task, source, examples), tasks):
             summaries.append(summary)
             bar.update(summary["frames"])
+    digests = []
     for summary in sorted(summaries, key=lambda s: s["order"]):  # the same examples whatever the workers
         merge_findings(result.findings, summary["findings"], examples)
         add_counts(result.class_disagreements, summary["counts"].get("class_disagreements", {}))
-        for key, path, digest in summary["digests"]:
-            if digest in first_of_digest:
-                duplicates.append((key, path, first_of_digest[digest][0]))
-            else:
-                first_of_digest[digest] = (key, path)
-    for key, path, same in duplicates:
-        add_findings(result.findings, key, path, [finding("duplicate_frames", detail=f"same label files as frame {same}")],
-                     examples)
+        digests += summary["digests"]
+    add_duplicate_frames(result.findings, digests, examples)
     result.findings = sorted_findings(result.findings)
     result.class_disagreements = dict(sorted(result.class_disagreements.items()))
     result.seconds = time.perf_counter() - started

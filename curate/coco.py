@@ -224,6 +224,15 @@ def parse_coco_json(path: Path, data: bytes) -> dict:
     return obj
 
 
+def image_root_of(coco_file: Path, info: dict) -> Path:
+    """Where a COCO file's images are: its ``info.image_root``, relative to the file's folder."""
+    root = info.get("image_root")
+    if not isinstance(root, str) or not root:
+        raise CurateError(coco_file, "info.image_root missing: cannot tell where the images are")
+    root = Path(root)
+    return root if root.is_absolute() else Path(os.path.abspath(Path(coco_file).parent / root))
+
+
 def read_coco(path: Path) -> dict:
     """A whole COCO instances file as Python objects (for code that needs every field)."""
     path = Path(path)

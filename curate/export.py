@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate import __version__
-from curate.coco import CocoWriter, coco_files
+from curate.coco import CocoWriter, coco_files, image_root_of
 from curate.errors import CurateError
 from curate.fileio import _umask, write_bytes_atomic
 from curate.labels import coco_categories
@@ -223,12 +223,7 @@ def _category_key(categories) -> list:
 
 
 def _image_root(spec: SetSpec, info: dict) -> Path:
-    if spec.image_root is not None:
-        return Path(spec.image_root)
-    root = info.get("image_root")
-    if not isinstance(root, str) or not root:
-        raise CurateError(spec.coco, "info.image_root missing: cannot tell where the images are")
-    return Path(os.path.abspath(spec.coco.parent / root))
+    return Path(spec.image_root) if spec.image_root is not None else image_root_of(spec.coco, info)
 
 
 def plan_set(spec: SetSpec) -> PlannedSet:

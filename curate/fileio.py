@@ -352,7 +352,7 @@ def remove_stale_temp_files(folder: Path, recursive: bool = False) -> int:
     removed = 0
     for tmp in (folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")):
         match = _TEMP_NAME.match(tmp.name)
-        if match is None or match[2] != host or _alive(int(match[1])):
+        if match is None or match[2] != host or process_alive(int(match[1])):
             continue
         with suppress(OSError):
             tmp.unlink()
@@ -360,7 +360,8 @@ def remove_stale_temp_files(folder: Path, recursive: bool = False) -> int:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (this process counts as running)."""
     if pid == os.getpid():
         return True
     try:

@@ -97,6 +97,19 @@ def merge_findings(total: dict, other: dict, examples: int = EXAMPLES) -> dict:
     return total
 
 
+def add_duplicate_frames(total: dict, digests, examples: int = EXAMPLES) -> dict:
+    """Count frames whose label files equal an earlier frame's: ``digests`` are (frame, file, digest)
+    in frame order."""
+    first: dict = {}
+    for frame, file, digest in digests:
+        if digest in first:
+            add_findings(total, frame, file, [finding("duplicate_frames", detail=f"same label files as frame "
+                                                                                f"{first[digest]}")], examples)
+        else:
+            first[digest] = frame
+    return total
+
+
 def sorted_findings(total: dict) -> dict:
     """Errors first, then notes, then info, each in catalogue order."""
     order, rank = list(KINDS), {ERROR: 0, NOTE: 1, INFO: 2}

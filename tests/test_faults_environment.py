@@ -400,8 +400,9 @@ def manifest_nan_to_be_written(inputs, tmp_path, tmpfs):
         annotation["depth"] = float("nan")
     (out / "synscapes_train.json").write_text(json.dumps(coco))
     output = tmp_path / "m" / "mix.json"
+    # the input holding the NaN is named, before anything is written
     assert_one_error(run_curate("manifest", out, "--real", "1", "--synthetic", "1", "-o", output, "-q"),
-                     tmp_path / "m" / "mix.coco.json", "NaN")
+                     out / "synscapes_train.json", "NaN")
     nothing_left(tmp_path, tmp_path / "m" / "mix.coco.json", output)
 
 

@@ -10,17 +10,16 @@ set, checked as ``python -m train`` checks them), a ``curate convert`` COCO file
 instances_<set>.json``). Every set gets synmix's metadata: ``thing_classes`` (the 8 Cityscapes
 classes in COCO id order), ``thing_dataset_id_to_contiguous_id``, ``cityscapes_ids``,
 ``thing_colors`` (the label table's colours), ``json_file``, and ``evaluator_type``
-(``cityscapes_instance`` with ``gt_dir`` where Cityscapes-style ground truth exists, else ``coco``).
+(``cityscapes_instance`` with ``gt_dir`` for real Cityscapes files, which carry their own ground
+truth, else ``coco``; a manifest registers Synscapes ``--gtfine`` ground truth too).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from curate import sources
-from curate.coco import COCO_NAME, read_coco
-from curate.errors import CurateError
+from curate.coco import COCO_NAME, image_root_of, read_coco
 from curate.fileio import read_json
 from curate.manifest.schema import MANIFEST_SCHEMA
 from train.data import CheckedSet, check_categories, register, register_manifest
@@ -47,7 +46,7 @@ def register_synmix(path: Path | str, name: str | None = None, prefix: str = "sy
     coco = read_coco(path)
     check_categories(coco, path)
     info = coco.get("info") or {}
-    image_root = _image_root(path, info)
+    image_root = image_root_of(path, info)
     source, split = info.get("source"), info.get("split")
     gt_dir = None
     if source in sources.NAMES and split and sources.get(source).cityscapes_gt == "input":
@@ -59,10 +58,3 @@ def register_synmix(path: Path | str, name: str | None = None, prefix: str = "sy
         name = f"{prefix}_{stem}"
     register(CheckedSet(name, path, image_root, len(coco.get("images", [])), gt_dir), name)
     return [name]
-
-
-def _image_root(path: Path, info: dict) -> Path:
-    root = info.get("image_root")
-    if not root:
-        raise CurateError(path, "info.image_root missing: cannot tell where the images are")
-    return Path(root) if os.path.isabs(root) else Path(os.path.abspath(path.parent / root))

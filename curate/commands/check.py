@@ -32,6 +32,10 @@ def _command_for(source):
         from curate.errors import CurateError
         from curate.fileio import write_json_atomic
 
+        if json_path is not None:
+            from curate.fileio import check_output_file
+
+            check_output_file(json_path, "--json file")  # before the audit, not after it
         splits = list(source.splits) if split.value == "all" and split_file is None else [split.value]
         n_workers = default_workers() if workers is None else workers
         if n_workers < 1:

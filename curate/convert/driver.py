@@ -43,12 +43,14 @@ from curate.convert.defaults import DEFAULT_SHARD_SIZE
 from curate.errors import CurateError, OutputError
 from curate.fileio import (
     check_output_folder,
+    output_error,
+    process_alive,
     remove_stale_temp_files,
     strict_json,
     write_bytes_atomic,
     write_json_atomic,
 )
-from curate.findings import add_findings, finding, merge_findings, sorted_findings
+from curate.findings import add_duplicate_frames, add_findings, merge_findings, sorted_findings
 from curate.progress import progress_bar
 from curate.records import FrameResult, add_counts, sort_counts
 from curate.sources import ConvertSettings, FrameRef, Listing
@@ -96,13 +98,15 @@ class ShardSpec:
     def frame_keys(self) -> list:
         return [f.key for f in self.frames]
 
-    def fingerprint(self) -> dict:
+    def fingerprint(self, with_inputs: bool = True) -> dict:
         # on_error is left out: a shard made under "fail" holds no skipped frame and is valid for
         # "skip" too; the reverse is refused by read_complete_shard.
         settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.job.settings).items()}
-        return {"tool_version": __version__, "source": self.job.source, **settings,
-                "rules": list(self.job.settings.rules), "index": self.index, "frames": self.frame_keys(),
-                "files": [[_file_state(path) for path in frame.files] for frame in self.frames]}
+        found = {"tool_version": __version__, "source": self.job.source, **settings,
+                 "rules": list(self.job.settings.rules), "index": self.index, "frames": self.frame_keys()}
+        if with_inputs:
+            found["files"] = [[_file_state(path) for path in frame.files] for frame in self.frames]
+        return found
 
 
 def _file_state(path: Path) -> list:
@@ -221,9 +225,11 @@ def _run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None) -> dict:
 _SHARD_ANNOTATIONS = ',"annotations":[\n'
 
 
-def read_complete_shard(spec: ShardSpec) -> dict | None:
+def read_complete_shard(spec: ShardSpec, check_inputs: bool = True) -> dict | None:
     """The shard's content if its file is complete and was made by this very job, else None; its
-    annotations come as ``annotations_text`` (the COCO file's bytes of them) and ``annotation_count``."""
+    annotations come as ``annotations_text`` (the COCO file's bytes of them) and ``annotation_count``.
+    ``check_inputs=False`` (at the merge, after this run wrote or checked the shard) skips comparing
+    its input files' sizes and times again."""
     try:
         with open(spec.path, "rb") as f:
             raw = f.read()
@@ -235,7 +241,11 @@ def read_complete_shard(spec: ShardSpec) -> dict | None:
         return None
     if not isinstance(data, dict) or data.get("schema") != SHARD_SCHEMA or data.get("shard_version") != SHARD_VERSION:
         return None
-    if data.get("fingerprint") != json.loads(json.dumps(spec.fingerprint())):
+    expected = json.loads(json.dumps(spec.fingerprint(with_inputs=check_inputs)))
+    found = data.get("fingerprint")
+    if not check_inputs and isinstance(found, dict):
+        found = {k: v for k, v in found.items() if k != "files"}
+    if found != expected:
         return None
     if spec.job.on_error == "fail" and data.get("skipped"):
         return None  # made under --on-error skip: redo, so that the bad frame fails this run
@@ -311,12 +321,6 @@ def _clear_shards(shard_dir: Path) -> None:
         shutil.rmtree(shard_dir)
 
 
-def _remove_stale_temp_files(shard_dir: Path) -> None:
-    # temp files of writes a hard kill interrupted (atomic writes never leave a partial shard)
-    for tmp in shard_dir.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
 def coco_info(job: ConvertJob) -> dict:
     settings = job.settings
     return {
@@ -336,28 +340,22 @@ def merge_shards(specs: list[ShardSpec], coco_path: Path) -> dict:
     findings: dict = {}
     skipped: list[dict] = []
     seconds = 0.0
-    first_of_digest: dict[str, object] = {}
-    duplicates = []
+    digests: list = []
     with CocoWriter(coco_path, coco_info(job)) as coco:
         for spec in specs:
-            data = read_complete_shard(spec)
+            data = read_complete_shard(spec, check_inputs=False)
             if data is None:
                 raise CurateError(spec.path, "shard missing or incomplete at merge time")
             coco.add_images(data["images"])
             coco.add_annotation_text(data["annotations_text"], data["annotation_count"])
             add_counts(counts, data["counts"])
             merge_findings(findings, data["findings"])
-            for key, path, digest in data["digests"]:
-                if digest in first_of_digest:
-                    duplicates.append((key, path, first_of_digest[digest]))
-                else:
-                    first_of_digest[digest] = key
+            digests.extend(data["digests"])
             skipped.extend(data["skipped"])
             seconds += data["seconds"]
         if not coco.images:
             coco.cancel()  # every frame skipped: the run fails, and leaves no COCO file
-    for key, path, same in duplicates:
-        add_findings(findings, key, path, [finding("duplicate_frames", detail=f"same label files as frame {same}")])
+    add_duplicate_frames(findings, digests)
     return {"counts": counts, "findings": sorted_findings(findings), "skipped": skipped, "images": len(coco.images),
             "annotations": coco.annotations, "frame_seconds": seconds}
 
@@ -403,8 +401,9 @@ def convert(
     root = Path(root).resolve()
     out = Path(out).resolve()
     check_output_folder(out, "--out folder")
-    for folder in ("gtFine", "leftImg8bit"):  # temp files of --gtfine writes of a killed run
-        remove_stale_temp_files(out / folder, recursive=True)
+    if gtfine:  # temp files of --gtfine writes of a killed run, in the folders this run writes
+        for folder in ("gtFine", "leftImg8bit"):
+            remove_stale_temp_files(out / folder / split, recursive=True)
     spec.check_root(root)
     listing = spec.list_frames(root, split, split_file)
     if listing.problems and on_error == "fail":
@@ -427,7 +426,7 @@ def _convert_locked(job: ConvertJob, listing: Listing, split_file, workers: int,
     if not resume:
         _clear_shards(job.shard_dir)
     job.shard_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temp_files(job.shard_dir)
+    remove_stale_temp_files(job.shard_dir)
     todo = [s for s in specs if not (resume and read_complete_shard(s) is not None)]
     reused = len(specs) - len(todo)
 
@@ -486,14 +485,18 @@ def output_lock(out: Path, name: str) -> Iterator[Path]:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             holder = _lock_holder(lock)
-            if holder is not None and holder.get("host") == me["host"] and not _alive(holder.get("pid")):
+            if holder is not None and holder.get("host") == me["host"] and not process_alive(holder["pid"]):
                 lock.unlink(missing_ok=True)  # stale: its run was killed
                 continue
             who = f"pid {holder['pid']} on {holder['host']}" if holder else "another run"
             raise CurateError(lock, f"another curate convert ({who}) is writing {name} into {out}; wait for it, "
                                     "or delete this file if no such run is alive") from None
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+        except OSError as err:  # a lock that names no run would refuse every later run
+            lock.unlink(missing_ok=True)
+            raise output_error(lock, err) from None
         break
     try:
         yield lock
@@ -507,16 +510,6 @@ def _lock_holder(lock: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
-
-
-def _alive(pid) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, TypeError, OverflowError):
-        return True
-    return True
 
 
 _REPORTED_COUNTS = ("instances", "rules", "crowd_regions", "thin_instances_kept", "images_missing", "annotations",

@@ -24,6 +24,7 @@ from curate.coco import (
     CocoWriter,
     coco_files,
     coco_path,
+    image_root_of,
     read_coco_columns,
     read_coco_columns_and_bytes,
 )
@@ -80,7 +81,7 @@ def load_source(out: Path, kind: str, split: str, source: str) -> LoadedSource:
     columns, data = read_coco_columns_and_bytes(path, source, split, fields=_FIELDS)
     records = CocoRecords(path, data, columns)
     del data
-    image_root = _image_root(path, columns.info)
+    image_root = image_root_of(path, columns.info)
     images = records.images
     ids = np.array([image["id"] for image in images], dtype=np.int64)
     image_order = np.argsort(ids, kind="stable")
@@ -101,14 +102,6 @@ def _size(path: Path) -> int:
 
 def _frame_key(image: dict):
     return image.get("frame", image["id"])
-
-
-def _image_root(coco_file: Path, info: dict) -> Path:
-    root = info.get("image_root")
-    if not root:
-        raise CurateError(coco_file, "info.image_root missing: cannot tell where the images are")
-    root = Path(root)
-    return root if root.is_absolute() else Path(os.path.abspath(coco_file.parent / root))
 
 
 def _resolve_counts(spec: MixSpec, loaded: dict[str, LoadedSource],
@@ -181,7 +174,7 @@ def load_eval(out: Path, source: str, split: str) -> EvalSource:
     if not path.is_file():
         raise CurateError(path, f"file not found (evaluation set {source}:{split}; run curate convert)")
     columns = read_coco_columns(path, source, split)
-    image_root = _image_root(path, columns.info)
+    image_root = image_root_of(path, columns.info)
     # Cityscapes-style ground truth for the official evaluator: the Cityscapes root's own folders,
     # or for Synscapes the folders convert --gtfine wrote into OUT.
     where = sources.get(source).cityscapes_gt

@@ -270,6 +270,8 @@ def parse_meta(path: Path, raw) -> FrameMeta:
         if key not in raw:
             raise CurateError(path, f"meta has no {key!r} key", "bad_meta_value")
     inst = raw["instance"]
+    if not isinstance(inst, dict):
+        raise CurateError(path, "meta instance is not an object", "bad_meta_value")
     for key in _INSTANCE_META_KEYS:
         if not isinstance(inst.get(key), dict):
             raise CurateError(path, f"meta instance.{key} missing or not an object", "bad_meta_value")
@@ -284,6 +286,8 @@ def parse_meta(path: Path, raw) -> FrameMeta:
         box = boxes.get(key)
         bbox2d = None
         if box is not None:
+            if not isinstance(box, dict):
+                raise CurateError(path, f"meta instance.bbox2d[{key}] is not an object", "bad_meta_value")
             bbox2d = tuple(map(box.get, _BBOX2D_KEYS))
             # JSON numbers with a fraction are already floats: check and convert only the others
             if tuple(map(type, bbox2d)) != _SIX_FLOATS or not all(map(math.isfinite, bbox2d)):
