@@ -82,13 +82,15 @@ def _fast_layout(data: bytes) -> tuple[tuple[int, ...], type] | None:
     return None
 
 
-def read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED, rgb: bool = False, buffer: str | None = None) -> np.ndarray:
+def read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED, rgb: bool = False, buffer: str | None = None,
+             digest=None) -> np.ndarray:
     """Read a PNG, turning "missing" and "undecodable" into one-line errors.
 
     The array is OpenCV's (``flags``); channels in B, G, R(, A) order, or R, G, B(, A) with ``rgb``.
     With ``flags`` IMREAD_UNCHANGED, grey, RGB and RGBA PNGs are decoded by imagecodecs when
     :func:`png_decoder` says so (same values, fewer milliseconds); ``buffer`` names a scratch array
-    of :func:`curate.buffers.scratch` to decode into (valid until the next frame of the shard).
+    of :func:`curate.buffers.scratch` to decode into (valid until the next frame of the shard);
+    ``digest`` (a hashlib object) is updated with the file's bytes.
     """
     path = Path(path)
     try:
@@ -96,6 +98,8 @@ def read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED, rgb: bool = False, b
             data = f.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise CurateError(path, "file not found", "missing_file") from None
+    if digest is not None:
+        digest.update(data)
     layout = _fast_layout(data) if flags == cv2.IMREAD_UNCHANGED and png_decoder() == "imagecodecs" else None
     if layout is not None:
         from curate.buffers import scratch

@@ -140,9 +140,9 @@ def image_path(root: Path, split: str, key: str) -> Path:
 # --- reading and decoding ----------------------------------------------------------------------
 
 
-def read_bitmask(path: Path) -> np.ndarray:
-    """The bitmask as H×W×4 uint8 in R, G, B, A order."""
-    rgba = read_png(path, rgb=True, buffer="bdd100k.bitmask")
+def read_bitmask(path: Path, digest=None) -> np.ndarray:
+    """The bitmask as H×W×4 uint8 in R, G, B, A order (``digest``: see :func:`curate.fileio.read_png`)."""
+    rgba = read_png(path, rgb=True, buffer="bdd100k.bitmask", digest=digest)
     if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
         raise CurateError(path, f"bitmask must be an 8-bit RGBA PNG, got {rgba.dtype} {rgba.shape}", "bit_depth")
     return rgba
@@ -235,7 +235,8 @@ def convert_bitmask(rgba: np.ndarray, image_id: int, key: str, split: str, path:
 
 def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     """Read one bitmask and convert it; a missing JPEG is counted (``images_missing``), not an error."""
-    rgba = read_bitmask(ref.path)
+    digest = content_digest()
+    rgba = read_bitmask(ref.path, digest)
     image = image_path(settings.root, settings.split, str(ref.key))
     present = image.is_file()
     height, width = rgba.shape[:2]
@@ -248,7 +249,7 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
                          ("category_conflict", result.counts["category_conflicts"])) if n]
     if not result.annotations:
         result.findings.append(finding("empty_frame"))
-    result.digest = content_digest(ref.path)
+    result.digest = digest.hexdigest()
     return result
 
 

@@ -153,9 +153,9 @@ def check_instance_ids(path: Path, ids: np.ndarray) -> None:
             raise CurateError(path, f"instance id {value} encodes {what}", "unknown_label_id")
 
 
-def read_instance_ids(path: Path) -> np.ndarray:
+def read_instance_ids(path: Path, digest=None) -> np.ndarray:
     """The map in its stored integer type (uint16; uint8 for tiny files): no int32 copy needed."""
-    ids = read_png(path, buffer="cityscapes.instanceIds")
+    ids = read_png(path, buffer="cityscapes.instanceIds", digest=digest)
     if ids.ndim != 2 or ids.dtype not in (np.uint16, np.uint8):
         raise CurateError(path, f"instanceIds must be a single-channel 16-bit PNG, got {ids.dtype} {ids.shape}",
                           "bit_depth")
@@ -264,7 +264,8 @@ def convert_instance_ids(instance_ids: np.ndarray, image_id: int, split: str, ci
 
 def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     city = ref.path.parent.name
-    instance_ids = read_instance_ids(ref.path)
+    digest = content_digest()
+    instance_ids = read_instance_ids(ref.path, digest)
     result = convert_instance_ids(instance_ids, ref.image_id, settings.split, city, ref.key, ref.path)
     image = Path(settings.root) / image_file_name(settings.split, city, ref.key)
     has_image = image.is_file()
@@ -277,7 +278,7 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     if not result.annotations:
         result.findings.append(finding("empty_frame"))
     result.counts["images_missing"] = int(not has_image)
-    result.digest = content_digest(ref.path)
+    result.digest = digest.hexdigest()
     return result
 
 

@@ -303,8 +303,8 @@ def read_meta(path: Path) -> FrameMeta:
     return parse_meta(Path(path), read_json(path))
 
 
-def read_class_map(path: Path) -> np.ndarray:
-    class_map = read_png(path, buffer="synscapes.class")
+def read_class_map(path: Path, digest=None) -> np.ndarray:
+    class_map = read_png(path, buffer="synscapes.class", digest=digest)
     if class_map.ndim != 2 or class_map.dtype != np.uint8:
         raise CurateError(path, f"class map must be single-channel 8-bit, got {class_map.dtype} {class_map.shape}",
                           "bit_depth")
@@ -317,8 +317,8 @@ def read_class_map(path: Path) -> np.ndarray:
     return class_map
 
 
-def read_instance_map(path: Path) -> np.ndarray:
-    rgb = read_png(path, rgb=True, buffer="synscapes.instance")
+def read_instance_map(path: Path, digest=None) -> np.ndarray:
+    rgb = read_png(path, rgb=True, buffer="synscapes.instance", digest=digest)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise CurateError(path, f"instance map must be 3-channel 8-bit RGB, got {rgb.dtype} {rgb.shape}", "bit_depth")
     return decode_instance_rgb(rgb, buffer="synscapes.ids")
@@ -331,16 +331,17 @@ def check_instance_ids(meta_path: Path, png_name: str, ids: np.ndarray, meta: Fr
         raise CurateError(meta_path, f"instance id {int(min(unknown))} of {png_name} has no entry in meta", "id_not_in_meta")
 
 
-def load_frame(root: Path, n: int, check_ids: bool = True) -> SynscapesFrame:
+def load_frame(root: Path, n: int, check_ids: bool = True, digest=None) -> SynscapesFrame:
     """Load frame ``n``; any inconsistency raises a one-line :class:`CurateError` naming the file.
 
     ``check_ids=False`` skips the PNG-ids-vs-meta check (a sort of the whole map) for callers that
     already get the unique ids from their own pass and call :func:`check_instance_ids` themselves.
+    ``digest`` is fed the class and instance PNGs' bytes (:func:`curate.fileio.read_png`).
     """
     paths = frame_paths(root, n)
     meta = read_meta(paths["meta"])
-    class_map = read_class_map(paths["class"])
-    instance_map = read_instance_map(paths["instance"])
+    class_map = read_class_map(paths["class"], digest)
+    instance_map = read_instance_map(paths["instance"], digest)
     if class_map.shape != instance_map.shape:
         raise CurateError(
             paths["instance"],
@@ -562,7 +563,8 @@ def write_gtfine_frame(out: Path, split: str, frame: int, gt: GtFine, class_png:
 def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     """Read, harmonize and (with ``--gtfine``) write one frame. Raises CurateError on bad input."""
     paths = frame_paths(settings.root, ref.key)
-    data = load_frame(settings.root, ref.key, check_ids=False)
+    digest = content_digest()
+    data = load_frame(settings.root, ref.key, check_ids=False, digest=digest)
     height, width = data.class_map.shape
     has_image = paths["rgb"].is_file()
     if has_image and image_size(paths["rgb"]) != (width, height):
@@ -575,7 +577,7 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
                            settings.copy_images)
         result.gtfine = None
     result.counts["images_missing"] = int(not has_image)
-    result.digest = content_digest(paths["class"], paths["instance"])
+    result.digest = digest.hexdigest()
     return result
 
 
