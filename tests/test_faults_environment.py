@@ -193,22 +193,21 @@ def convert_gtfine_disk_full_two_workers(inputs, tmp_path, tmpfs):
 
 @case
 def convert_gtfine_file_where_its_folder_goes(inputs, tmp_path, tmpfs):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "gtFine").write_text("a file where the gtFine folder goes")
-    proc = run_curate(*convert_args(inputs.synscapes, out, "--gtfine"))
-    assert_one_error(proc, out / "gtFine", "not a folder")
-    nothing_left(tmp_path, out / "synscapes_train.json")
+    _gtfine_file_in_the_way(inputs, tmp_path)
 
 
 @case
 def convert_gtfine_file_in_the_way_with_on_error_skip(inputs, tmp_path, tmpfs):
     # an output that cannot be written is no bad frame: skipping every frame and exiting 0 would
     # leave an empty COCO file
+    _gtfine_file_in_the_way(inputs, tmp_path, "--on-error", "skip")
+
+
+def _gtfine_file_in_the_way(inputs, tmp_path, *options: str) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "gtFine").write_text("a file where the gtFine folder goes")
-    proc = run_curate(*convert_args(inputs.synscapes, out, "--gtfine", "--on-error", "skip"))
+    proc = run_curate(*convert_args(inputs.synscapes, out, "--gtfine", *options))
     assert_one_error(proc, out / "gtFine", "not a folder")
     nothing_left(tmp_path, out / "synscapes_train.json")
 
