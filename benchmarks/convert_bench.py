@@ -17,14 +17,20 @@ Prints per-frame milliseconds and the ratios b/c and c/a, then whole-command wal
 ``convert`` with --workers 1 and 2, and the peak RSS of a one-worker command run.
 
 Then the codec limit (``--whole-frames``, default 1000; ``--whole-only`` skips everything above):
-``curate convert`` run as a user runs it (a fresh process, --workers 2 by default, over links to
-the generated frames), its CPU time (user + system of the command and its worker processes,
+``curate convert`` run as a user runs it (a fresh process, --workers 2 by default, over hard links
+to the generated frames), its CPU time (user + system of the command and its worker processes,
 ``getrusage(RUSAGE_CHILDREN)``), minor page faults and system-time share per frame, against the
-bare decode of the same label maps, in this process, by every decoder installed (OpenCV,
-imagecodecs' libpng and libspng, Pillow; CPU time, best of ``--rounds``): the ratios to OpenCV's
-decode and to the fastest one, and the wall time extrapolated to 25,000 frames. ``--repo DIR``
-also runs the command of another checkout (e.g. an older commit from ``git archive``) on the
-same files, for before/after figures. Not a test: run it by hand, e.g.
+bare decode of the same label maps by every decoder installed (OpenCV, imagecodecs' libpng and
+libspng, Pillow; CPU time), each in a fresh process of its own, twice: "plain" (as any script:
+OpenCV's fresh output arrays are page-faulted in again, ~3-4 ms of a Synscapes frame) and
+"fault-free" (glibc keeping freed memory, as synmix's processes do: the decode work alone). The
+ratio to OpenCV is given against both; the fastest decoder is the fastest of either. Per frame means start-up subtracted: the
+command runs on N and on N/5 frames, best of ``--rounds`` interleaved runs each, and the cost of a
+frame is the slope between the two (the start-up — imports, worker processes — is printed beside
+it). Printed: the ratios to OpenCV's decode and to the fastest one, and the wall time of 25,000
+frames (extrapolated, or measured with ``--full 25000``). ``--repo DIR`` also runs the command of
+another checkout (e.g. an older commit from ``git archive``) on the same files, for before/after
+figures. Not a test: run it by hand, e.g.
 ``.venv/bin/python benchmarks/convert_bench.py --frames 20``.
 """
 
@@ -157,6 +163,15 @@ def measure_layout(name: str, frames: list, a, b, c, rounds: int) -> dict:
             "b_over_c": per_frame["b"] / per_frame["c"], "c_over_a": per_frame["c"] / per_frame["a"]}
 
 
+def _link(target: Path, link: Path) -> None:
+    """A hard link (to the reader exactly a file of its own, as in a real data set), or a symbolic
+    link where the file system has none."""
+    try:
+        os.link(target, link)
+    except OSError:
+        link.symlink_to(target)
+
+
 def replicate(source: str, root: Path, into: Path, frames: int) -> Path:
     """A bigger set of ``frames`` frames made of links to the generated ones (for scaling/RSS)."""
     if into.is_dir():
@@ -166,8 +181,7 @@ def replicate(source: str, root: Path, into: Path, frames: int) -> Path:
         for sub, ext in (("img/rgb", "png"), ("img/class", "png"), ("img/instance", "png"), ("meta", "json")):
             (into / sub).mkdir(parents=True)
             for n in range(1, frames + 1):
-                src = root / sub / f"{originals[(n - 1) % len(originals)]}.{ext}"
-                (into / sub / f"{n}.{ext}").symlink_to(src.resolve())
+                _link((root / sub / f"{originals[(n - 1) % len(originals)]}.{ext}").resolve(), into / sub / f"{n}.{ext}")
         return into
     originals = sorted((root / "gtFine/train").glob("*/*_gtFine_instanceIds.png"))
     for n in range(frames):
@@ -178,7 +192,7 @@ def replicate(source: str, root: Path, into: Path, frames: int) -> Path:
             target = (root / folder / "train" / src.parent.name / f"{stem}{suffix}").resolve()
             link = into / folder / "train" / "bench" / f"{name}{suffix}"
             link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(target)
+            _link(target, link)
     return into
 
 
@@ -228,8 +242,9 @@ def label_maps(source: str, root: Path, frames: list) -> list[list[bytes]]:
     return [[f.path.read_bytes()] for f in frames]
 
 
-def decode_cpu_ms(decode, maps: list[list[bytes]], rounds: int) -> float | None:
-    """CPU milliseconds per frame to decode its maps (best of ``rounds``); None if it cannot."""
+def decode_cpu_ms(decode, maps: list[list[bytes]], rounds: int, passes: int = 1) -> float | None:
+    """CPU milliseconds per frame to decode its maps (best of ``rounds`` of ``passes`` over them);
+    None if it cannot."""
     try:
         for data in maps[0]:
             if decode(data) is None:
@@ -239,11 +254,40 @@ def decode_cpu_ms(decode, maps: list[list[bytes]], rounds: int) -> float | None:
     best = math.inf
     for _ in range(rounds):
         start = time.process_time()
-        for frame in maps:
-            for data in frame:
-                decode(data)
-        best = min(best, (time.process_time() - start) / len(maps))
+        for _ in range(passes):
+            for frame in maps:
+                for data in frame:
+                    decode(data)
+        best = min(best, (time.process_time() - start) / len(maps) / passes)
     return best * 1000
+
+
+#: One decoder's floor in a fresh process: (bench dir, repo, source, root, decoder, mode, passes).
+_FLOOR_CODE = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import cv2
+import convert_bench as bench
+from curate import sources
+cv2.setNumThreads(1)
+if sys.argv[6] == "fault-free":
+    from curate.buffers import keep_freed_memory
+    keep_freed_memory()
+root = bench.Path(sys.argv[4])
+maps = bench.label_maps(sys.argv[3], root, sources.get(sys.argv[3]).list_frames(root, "train", None).frames)
+print(json.dumps(bench.decode_cpu_ms(bench.decoders()[sys.argv[5]], maps, 1, passes=int(sys.argv[7]))))
+"""
+#: How a floor's process allocates: "plain" as any script (each fresh output array of a decoder
+#: may be page-faulted in again), "fault-free" with the glibc setting synmix's own processes use
+#: (curate.buffers.keep_freed_memory): the decode work alone.
+FLOOR_MODES = ("plain", "fault-free")
+
+
+def decode_floor_ms(source: str, root: Path, decoder: str, mode: str, passes: int) -> float | None:
+    """CPU ms per frame of ``decoder`` on the frames' label maps, in a fresh process of ``mode``."""
+    proc = subprocess.run([sys.executable, "-c", _FLOOR_CODE, str(Path(__file__).parent), str(REPO), source, str(root),
+                           decoder, mode, str(passes)], cwd=REPO, check=True, capture_output=True, text=True)
+    return json.loads(proc.stdout)
 
 
 def command_usage(repo: Path, source: str, root: Path, out: Path, workers: int) -> dict:
@@ -261,34 +305,81 @@ def command_usage(repo: Path, source: str, root: Path, out: Path, workers: int) 
             "minflt": after.ru_minflt - before.ru_minflt}
 
 
-def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int, repos: list[Path]) -> dict:
+def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int, repos: list[Path],
+                full: int = 0) -> dict:
+    """Per frame, start-up subtracted: each command runs on ``frames`` and on a fifth of them,
+    ``rounds`` times each, interleaved with the other checkouts and with the bare decode; the
+    per-frame cost is the difference of the best runs divided by the difference in frames (the
+    slope), start-up the rest of the small run. ``full``: also one run over that many frames
+    (e.g. 25,000) for a measured wall time."""
     results = {}
     found = decoders()
-    print(f"\ncodec limit: `curate convert -j {workers}` on {frames} frames (links; fresh process, CPU of the "
-          "command and its workers) vs the bare decode of the same label maps (CPU, best of "
-          f"{rounds}); repos: {', '.join(str(r) for r in repos)}")
+    small = max(min(200, frames // 2), frames // 5)
+    print(f"\ncodec limit: `curate convert -j {workers}` (fresh process; CPU of the command and its workers) "
+          f"on {frames} and {small} frames (links), best of {rounds} interleaved runs each; per frame = the "
+          f"slope (start-up subtracted); against the bare decode of the same label maps (CPU, best of "
+          f"{rounds} rounds between the runs); repos: {', '.join(str(r) for r in repos)}")
     for source, (root, refs) in layouts.items():
         maps = label_maps(source, root, refs)
-        floors = {name: decode_cpu_ms(fn, maps, rounds) for name, fn in found.items()}
-        floors = {k: v for k, v in floors.items() if v is not None}
+        sets = {n: replicate(source, root, tmp / f"{source}-whole-{n}", n) for n in (small, frames)}
+        floor_samples: dict[tuple[str, str], list[float]] = {}
+        runs: dict[tuple[str, int], list[dict]] = {}
+        passes = max(1, 100 // len(maps))
+        for r in range(rounds):
+            for name in found:
+                for mode in FLOOR_MODES:
+                    ms = decode_floor_ms(source, root, name, mode, passes)
+                    if ms is not None:
+                        floor_samples.setdefault((name, mode), []).append(ms)
+            for repo in (repos if r % 2 == 0 else repos[::-1]):
+                for n in (small, frames):
+                    runs.setdefault((str(repo), n), []).append(
+                        command_usage(repo, source, sets[n], tmp / "whole-out", workers))
+        floors_by_mode = {mode: {name: min(v) for (name, m), v in floor_samples.items() if m == mode}
+                          for mode in FLOOR_MODES}
+        floors = {name: min(floors_by_mode[m][name] for m in FLOOR_MODES) for name in floors_by_mode["fault-free"]}
         fastest = min(floors, key=floors.get)
-        print(f"  {source}: decode ms/frame " + ", ".join(f"{k} {v:.2f}" for k, v in floors.items())
-              + f" (fastest: {fastest})")
-        big = replicate(source, root, tmp / f"{source}-whole-{frames}", frames)
+        for mode in FLOOR_MODES:
+            print(f"  {source}: decode ms/frame ({mode} process) "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in floors_by_mode[mode].items()))
+        print(f"  {source}: fastest {fastest} {floors[fastest]:.2f} ms; OpenCV {floors_by_mode['plain']['opencv']:.2f} "
+              f"ms in a plain process, {floors_by_mode['fault-free']['opencv']:.2f} ms fault-free")
         for repo in repos:
-            usage = command_usage(repo, source, big, tmp / "whole-out", workers)
-            cpu_ms = (usage["user_s"] + usage["sys_s"]) / frames * 1000
-            row = {"cpu_ms_per_frame": cpu_ms, "x_opencv_decode": cpu_ms / floors["opencv"],
-                   "x_fastest_decode": cpu_ms / floors[fastest], "fastest_decoder": fastest,
-                   "minflt_per_frame": usage["minflt"] / frames,
-                   "sys_share": usage["sys_s"] / max(usage["user_s"] + usage["sys_s"], 1e-9),
-                   "wall_s": usage["wall_s"], "wall_25k_min": usage["wall_s"] / frames * 25000 / 60,
-                   "decode_ms": floors, **usage}
+            best = {n: min(runs[(str(repo), n)], key=lambda u: u["user_s"] + u["sys_s"]) for n in (small, frames)}
+            cpu = {n: u["user_s"] + u["sys_s"] for n, u in best.items()}
+            cpu_ms = (cpu[frames] - cpu[small]) / (frames - small) * 1000
+            startup_s = cpu[small] - cpu_ms * small / 1000
+            walls = {n: min(u["wall_s"] for u in runs[(str(repo), n)]) for n in (small, frames)}
+            wall_per_frame = (walls[frames] - walls[small]) / (frames - small)
+            big = best[frames]
+            row = {"cpu_ms_per_frame": cpu_ms, "startup_cpu_s": startup_s,
+                   "whole_cpu_ms_per_frame": cpu[frames] / frames * 1000,
+                   "x_opencv_decode": cpu_ms / floors_by_mode["plain"]["opencv"],
+                   "x_opencv_decode_fault_free": cpu_ms / floors_by_mode["fault-free"]["opencv"],
+                   "x_fastest_decode": cpu_ms / floors[fastest],
+                   "fastest_decoder": fastest,
+                   "minflt_per_frame": (big["minflt"] - best[small]["minflt"]) / (frames - small),
+                   "sys_share": big["sys_s"] / max(cpu[frames], 1e-9),
+                   "wall_s": walls[frames],
+                   "wall_25k_min": (walls[small] + wall_per_frame * (25000 - small)) / 60,
+                   "decode_ms": floors_by_mode, "runs": {str(n): runs[(str(repo), n)] for n in (small, frames)}}
+            if full:
+                usage = command_usage(repo, source, replicate(source, root, tmp / f"{source}-whole-{full}", full),
+                                      tmp / "whole-out", workers)
+                row["full"] = {"frames": full, **usage}
             results.setdefault(source, {})[str(repo)] = row
-            print(f"    {repo.name or repo}: {cpu_ms:.2f} ms CPU/frame = {row['x_opencv_decode']:.2f}x OpenCV decode, "
-                  f"{row['x_fastest_decode']:.2f}x {fastest}; {row['minflt_per_frame']:.0f} minor faults/frame; "
-                  f"system {row['sys_share']:.1%} of CPU; wall {usage['wall_s']:.1f} s "
+            print(f"    {repo.name or repo}: {cpu_ms:.2f} ms CPU/frame = {row['x_opencv_decode']:.2f}x OpenCV decode "
+                  f"({row['x_opencv_decode_fault_free']:.2f}x fault-free), "
+                  f"{row['x_fastest_decode']:.2f}x {fastest} (start-up {startup_s:.2f} s CPU; whole run "
+                  f"{row['whole_cpu_ms_per_frame']:.2f} ms/frame); {row['minflt_per_frame']:.0f} minor faults/frame; "
+                  f"system {row['sys_share']:.1%} of CPU; wall {walls[frames]:.1f} s for {frames} "
                   f"(25,000 frames: {row['wall_25k_min']:.1f} min)", flush=True)
+            if full:
+                u = row["full"]
+                print(f"      {full} frames measured: wall {u['wall_s']:.1f} s = {u['wall_s'] / 60:.2f} min, "
+                      f"CPU {u['user_s'] + u['sys_s']:.1f} s ({(u['user_s'] + u['sys_s']) / full * 1000:.2f} ms/frame), "
+                      f"{u['minflt'] / full:.0f} minor faults/frame, system {u['sys_s'] / (u['user_s'] + u['sys_s']):.1%}",
+                      flush=True)
     return results
 
 
@@ -305,6 +396,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="frames (links) of the codec-limit command runs (default 1000; 0 skips them)")
     parser.add_argument("--workers", type=int, default=2, help="--workers of the codec-limit runs (default 2)")
     parser.add_argument("--whole-only", action="store_true", help="only the codec-limit section")
+    parser.add_argument("--full", type=int, default=0,
+                        help="also one codec-limit run over this many frames, e.g. 25000 (default 0: none)")
     parser.add_argument("--repo", type=Path, action="append", default=[],
                         help="also run the command of this checkout (repeatable; default: this one only)")
     args = parser.parse_args(argv)
@@ -329,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
 
         layouts = {"synscapes": (syn_root, syn_frames), "cityscapes": (cs_root, cs_frames)}
         limit = (codec_limit(layouts, Path(tmp), args.whole_frames, args.workers, args.rounds,
-                             [REPO, *[r.resolve() for r in args.repo]]) if args.whole_frames else {})
+                             [REPO, *[r.resolve() for r in args.repo]], args.full) if args.whole_frames else {})
         if args.whole_only:
             if args.json:
                 args.json.write_text(json.dumps({"codec_limit": limit}, indent=2))

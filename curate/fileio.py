@@ -155,14 +155,38 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON (RFC 8259 has no NaN or Infinity)")
 
 
-def read_json(path: Path):
-    """Strict JSON (RFC 8259: NaN and Infinity are errors), with one-line errors naming the file."""
+@functools.cache
+def _orjson_loads():
+    try:
+        from orjson import loads
+    except ImportError:  # optional: the standard library reads the same files ~3x slower
+        return None
+    return loads
+
+
+def read_json(path: Path, fast: bool = False):
+    """Strict JSON (RFC 8259: NaN and Infinity are errors), with one-line errors naming the file.
+
+    ``fast``: parse with orjson when installed (~3x faster; Synscapes' meta, once per frame) and
+    fall back to the standard library on anything orjson refuses (a UTF-8 BOM, UTF-16, a lone
+    surrogate, a number beyond 64 bits or doubles, …), so that the result and the error message are
+    the standard library's. orjson reads an integer beyond 64 bits as a float: only for files whose
+    integers are checked afterwards.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise CurateError(path, "file not found", "missing_file")
     try:
         with open(path, "rb") as f:
-            return json.load(f, parse_constant=_reject_constant)
+            data = f.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise CurateError(path, "file not found", "missing_file") from None
+    loads = _orjson_loads() if fast else None
+    if loads is not None:
+        try:
+            return loads(data)
+        except ValueError:
+            pass
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CurateError(path, f"not valid JSON ({err.msg if hasattr(err, 'msg') else err})",
                           "unreadable_file") from None

@@ -300,7 +300,7 @@ def parse_meta(path: Path, raw) -> FrameMeta:
 
 
 def read_meta(path: Path) -> FrameMeta:
-    return parse_meta(Path(path), read_json(path))
+    return parse_meta(Path(path), read_json(path, fast=True))  # every value is type-checked there
 
 
 def read_class_map(path: Path, digest=None) -> np.ndarray:
