@@ -363,7 +363,7 @@ def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int
                    "wall_s": walls[frames],
                    "wall_25k_min": (walls[small] + wall_per_frame * (25000 - small)) / 60,
                    "decode_ms": floors_by_mode, "runs": {str(n): runs[(str(repo), n)] for n in (small, frames)}}
-            if full:
+            if full and repo == repos[0]:
                 usage = command_usage(repo, source, replicate(source, root, tmp / f"{source}-whole-{full}", full),
                                       tmp / "whole-out", workers)
                 row["full"] = {"frames": full, **usage}
@@ -374,7 +374,7 @@ def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int
                   f"{row['whole_cpu_ms_per_frame']:.2f} ms/frame); {row['minflt_per_frame']:.0f} minor faults/frame; "
                   f"system {row['sys_share']:.1%} of CPU; wall {walls[frames]:.1f} s for {frames} "
                   f"(25,000 frames: {row['wall_25k_min']:.1f} min)", flush=True)
-            if full:
+            if "full" in row:
                 u = row["full"]
                 print(f"      {full} frames measured: wall {u['wall_s']:.1f} s = {u['wall_s'] / 60:.2f} min, "
                       f"CPU {u['user_s'] + u['sys_s']:.1f} s ({(u['user_s'] + u['sys_s']) / full * 1000:.2f} ms/frame), "
@@ -397,7 +397,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="--workers of the codec-limit runs (default 2)")
     parser.add_argument("--whole-only", action="store_true", help="only the codec-limit section")
     parser.add_argument("--full", type=int, default=0,
-                        help="also one codec-limit run over this many frames, e.g. 25000 (default 0: none)")
+                        help="also one codec-limit run of this checkout over this many frames, e.g. 25000 "
+                             "(default 0: none)")
+    parser.add_argument("--only", choices=("synscapes", "cityscapes"),
+                        help="the codec-limit section for this source only (default: both)")
     parser.add_argument("--repo", type=Path, action="append", default=[],
                         help="also run the command of this checkout (repeatable; default: this one only)")
     args = parser.parse_args(argv)
@@ -421,6 +424,8 @@ def main(argv: list[str] | None = None) -> None:
         syn_job = ConvertJob("synscapes", ConvertSettings(syn_root.resolve(), "train", out, synscapes.rules))
 
         layouts = {"synscapes": (syn_root, syn_frames), "cityscapes": (cs_root, cs_frames)}
+        if args.only:
+            layouts = {args.only: layouts[args.only]}
         limit = (codec_limit(layouts, Path(tmp), args.whole_frames, args.workers, args.rounds,
                              [REPO, *[r.resolve() for r in args.repo]], args.full) if args.whole_frames else {})
         if args.whole_only:
