@@ -36,8 +36,9 @@ def _rle_pool(rng, size: int = 1 << 20) -> str:
     return "".join(rng.choice(list(RLE_ALPHABET), size))
 
 
-def write_coco(path: Path, source: str, n: int, rng, size=(1440, 720), mean_log_area=6.0) -> int:
-    """A one-line COCO file like convert's, ``n`` annotations; returns the file size."""
+def write_coco(path: Path, source: str, n: int, rng, size=(1440, 720), mean_log_area=6.0, image_root: str | None = None) -> int:
+    """A one-line COCO file like convert's, ``n`` annotations; returns the file size. ``image_root``:
+    its ``info.image_root`` (default ``/data/SOURCE``, a folder that need not exist)."""
     width, height = size
     frames = max(1, math.ceil(n / INSTANCES_PER_FRAME))
     image_of = np.sort(rng.integers(0, frames, n)) + 1
@@ -56,7 +57,7 @@ def write_coco(path: Path, source: str, n: int, rng, size=(1440, 720), mean_log_
         (lambda i: f"leftImg8bit/train/aachen/aachen_{i:06d}_000019_leftImg8bit.png")
     head = {"info": {"description": f"{source} train converted by synmix", "version": "bench", "source": source,
                      "split": "train",
-                     "image_root": "/data/" + source, "rules": []},
+                     "image_root": image_root or "/data/" + source, "rules": []},
             "licenses": [], "categories": coco_categories()}
     extra = ',"occluded":0.25,"truncated":0.0,"depth":12.5' if synthetic else ""
     with open(path, "w") as f:
