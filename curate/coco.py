@@ -218,6 +218,11 @@ def parse_coco_json(path: Path, data: bytes) -> dict:
         obj = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CurateError(path, f"not valid JSON ({getattr(err, 'msg', err)})") from None
+    return checked_coco_object(path, obj)
+
+
+def checked_coco_object(path: Path, obj) -> dict:
+    """``obj`` (parsed JSON) if it is a COCO instances object, else a one-line error naming ``path``."""
     if not isinstance(obj, dict) or not isinstance(obj.get("images"), list) \
             or not isinstance(obj.get("annotations"), list):
         raise CurateError(path, "not a COCO instances file (no \"images\" and \"annotations\" lists)")

@@ -63,3 +63,37 @@ def test_register_a_convert_file_and_an_exported_set(converted, tmp_path):
     assert exported == "synmix_synscapes_val" and MetadataCatalog.get(exported).evaluator_type == "coco"
     assert len(MetadataCatalog.get(exported).thing_colors) == 8
     assert all(Path(r["file_name"]).is_file() for r in DatasetCatalog.get(exported))
+
+
+def test_every_coco_file_of_a_manifest_is_parsed_once(converted, monkeypatch):
+    """``python -m train``'s registration: the training mix and every evaluation set come from the
+    one parse its checks make; Detectron2's loader (a second parse) is never called, and the dicts
+    are what it would return (evaluation images under the names the Cityscapes evaluator pairs)."""
+    import detectron2.data.datasets as d2_datasets
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from train import data as train_data
+    from train.register import register_synmix
+
+    original = d2_datasets.load_coco_json
+    parsed: list[str] = []
+    for name in ("read_coco", "read_training_coco"):
+        real = getattr(train_data, name)
+        monkeypatch.setattr(train_data, name, lambda path, *a, _real=real, **k: parsed.append(str(path)) or _real(path, *a, **k))
+
+    def no_second_parse(*args, **kwargs):
+        raise AssertionError(f"load_coco_json{args}: a COCO file parsed a second time")
+
+    monkeypatch.setattr(d2_datasets, "load_coco_json", no_second_parse)
+    train_data._DICTS.clear()
+    names = register_synmix(converted / "manifests" / "mix.json", prefix="once")
+    assert len(names) >= 3 and len(parsed) == len(set(parsed)) == len(names)  # train + each evaluation set
+    for name in names:
+        records = DatasetCatalog.get(name)
+        meta = MetadataCatalog.get(name)
+        expected = original(meta.json_file, meta.image_root, name)
+        assert len(records) == len(expected) > 0
+        for got, want in zip(records, expected):
+            assert {k: v for k, v in got.items() if k != "file_name"} == {k: v for k, v in want.items() if k != "file_name"}
+            assert Path(got["file_name"]).is_file()
+    assert len(parsed) == len(names)  # loading the sets parsed nothing more

@@ -171,8 +171,9 @@ class CheckedSet:
     file_names: dict[int, str] | None = None
 
 
-#: Detectron2 dataset dicts made by :func:`check_manifest` from the COCO object it parsed anyway, by
-#: (COCO file, image root): registration in this process uses them instead of parsing the file again.
+#: Detectron2 dataset dicts made by :func:`check_manifest` from the COCO objects it parsed anyway (the
+#: training set and every evaluation set), by (COCO file, image root): registration in this process
+#: uses them instead of parsing a file again.
 _DICTS: dict[tuple[str, str], list[dict]] = {}
 
 
@@ -332,6 +333,8 @@ def check_manifest(manifest: Manifest) -> tuple[CheckedSet, list[CheckedSet]]:
             eval_set = dataclasses.replace(eval_set, image_root=manifest.path.parent)
         coco = read_coco(eval_set.coco)
         check_categories(coco, eval_set.coco)
+        # the dicts of this parse are the set's registration: its file is not parsed a second time
+        _DICTS[(str(eval_set.coco), str(eval_set.image_root))] = dataset_dicts(coco, eval_set.coco, eval_set.image_root)
         gt_dir = eval_set.gt_dir
         if gt_dir is not None and not gt_dir.is_dir():
             raise CurateError(gt_dir, f"gt_dir of evaluation set {eval_set.name} not found")
@@ -354,13 +357,13 @@ def check_manifest(manifest: Manifest) -> tuple[CheckedSet, list[CheckedSet]]:
 def _load(checked: CheckedSet, dataset_name: str) -> list[dict]:
     cached = _DICTS.get((str(checked.json_file), str(checked.image_root)))
     if cached is not None:  # parsed by check_manifest in this process: the file is not read again
-        return list(cached)
-    from detectron2.data.datasets import load_coco_json
+        dicts = list(cached)
+    else:
+        from detectron2.data.datasets import load_coco_json
 
-    dicts = load_coco_json(str(checked.json_file), str(checked.image_root), dataset_name)
-    if checked.file_names:
-        for record in dicts:
-            record["file_name"] = checked.file_names[record["image_id"]]
+        dicts = load_coco_json(str(checked.json_file), str(checked.image_root), dataset_name)
+    if checked.file_names:  # new records: the cached ones keep their own file names
+        dicts = [{**record, "file_name": checked.file_names[record["image_id"]]} for record in dicts]
     return dicts
 
 

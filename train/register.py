@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate import sources
-from curate.coco import COCO_NAME, image_root_of, read_coco
+from curate.coco import COCO_NAME, checked_coco_object, image_root_of
 from curate.fileio import read_json
 from curate.manifest.schema import MANIFEST_SCHEMA
 from train.data import CheckedSet, check_categories, register, register_manifest
@@ -39,11 +39,11 @@ def register_synmix(path: Path | str, name: str | None = None, prefix: str = "sy
     ``name`` or ``{prefix}_{source}_{split}`` (convert) / ``{prefix}_{set}`` (export).
     """
     path = Path(path)
-    data = read_json(path)
+    data = read_json(path)  # parsed once here; Detectron2 parses a COCO file again when it loads the set
     if isinstance(data, dict) and data.get("schema") == MANIFEST_SCHEMA:
         _, registered = register_manifest(path, prefix=prefix)
         return [registered.train, *registered.tests]
-    coco = read_coco(path)
+    coco = checked_coco_object(path, data)
     check_categories(coco, path)
     info = coco.get("info") or {}
     image_root = image_root_of(path, info)
