@@ -82,6 +82,15 @@ def _fast_layout(data: bytes) -> tuple[tuple[int, ...], type] | None:
     return None
 
 
+def _input_bytes(path: Path) -> bytes:
+    """The bytes of an input file; a missing one (or a folder in its place) is "file not found"."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise CurateError(path, "file not found", "missing_file") from None
+
+
 def read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED, rgb: bool = False, buffer: str | None = None,
              digest=None) -> np.ndarray:
     """Read a PNG, turning "missing" and "undecodable" into one-line errors.
@@ -93,11 +102,7 @@ def read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED, rgb: bool = False, b
     ``digest`` (a hashlib object) is updated with the file's bytes.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise CurateError(path, "file not found", "missing_file") from None
+    data = _input_bytes(path)
     if digest is not None:
         digest.update(data)
     layout = _fast_layout(data) if flags == cv2.IMREAD_UNCHANGED and png_decoder() == "imagecodecs" else None
@@ -174,11 +179,7 @@ def read_json(path: Path, fast: bool = False):
     integers are checked afterwards.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise CurateError(path, "file not found", "missing_file") from None
+    data = _input_bytes(path)
     loads = _orjson_loads() if fast else None
     if loads is not None:
         try:
