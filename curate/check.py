@@ -10,6 +10,7 @@ the same ones in its report. Frames run in parallel (joblib processes), in shard
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -56,8 +57,17 @@ class CheckResult:
         }
 
 
-def check_frames(source: str, settings: ConvertSettings, frames: list[FrameRef], examples: int) -> dict:
-    """Run the source's conversion on ``frames`` (nothing written) and summarise what it met."""
+def check_frames(source: str, settings: ConvertSettings, frames: list[FrameRef], examples: int,
+                 parent_pid: int | None = None) -> dict:
+    """Run the source's conversion on ``frames`` (nothing written) and summarise what it met;
+    ``parent_pid``: the checking process, when this runs in a worker process of it."""
+    from curate.convert.driver import frame_loop
+
+    with frame_loop(parent_pid):
+        return _check_frames(source, settings, frames, examples)
+
+
+def _check_frames(source: str, settings: ConvertSettings, frames: list[FrameRef], examples: int) -> dict:
     from curate.convert.driver import ConvertJob, convert_frame  # one line per frame, whatever failed
 
     job = ConvertJob(source, settings)
@@ -105,7 +115,7 @@ def run_check(source: str, root: Path, splits: list[str], split_file: Path | Non
     summaries = []
     with open_backend("joblib", workers) as runner, \
             progress_bar(total=result.frames, unit="frame", desc=f"check {source}", progress=progress) as bar:
-        for summary in runner.map_unordered(partial(_check_task, source, examples), tasks):
+        for summary in runner.map_unordered(partial(_check_task, source, examples, os.getpid()), tasks):
             summaries.append(summary)
             bar.update(summary["frames"])
     digests = []
@@ -120,9 +130,9 @@ def run_check(source: str, root: Path, splits: list[str], split_file: Path | Non
     return result
 
 
-def _check_task(source: str, examples: int, task) -> dict:
+def _check_task(source: str, examples: int, parent_pid: int, task) -> dict:
     settings, frames = task
-    summary = check_frames(source, settings, frames, examples)
+    summary = check_frames(source, settings, frames, examples, parent_pid)
     summary["order"] = (settings.split, frames[0].image_id if frames else 0)
     return summary
 

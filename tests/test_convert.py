@@ -537,3 +537,29 @@ def test_synscapes_sample_gtfine_reads_in_detectron2(synscapes_sample, tmp_path)
     root, _ = synscapes_sample
     result = convert("synscapes", root, tmp_path / "out", split="val", workers=1, gtfine=True)
     assert_detectron2_reads_gtfine_as_coco(tmp_path / "out", "val", load(result.coco_path))
+
+
+@pytest.mark.parametrize("command", ["convert", "check"])
+def test_frames_run_with_reused_buffers_and_one_opencv_thread(command, synscapes_sample, tmp_path, monkeypatch):
+    """convert's shards and check's tasks both convert frames under ``frame_loop``: the scratch pool
+    is open (arrays reused from frame to frame, no page faults for each) and OpenCV runs one thread;
+    both are restored afterwards."""
+    from curate import buffers
+    from curate.check import run_check
+    from curate.convert import driver
+
+    seen = []
+    real = driver.convert_frame
+
+    def watching(job, ref):
+        seen.append((getattr(buffers._LOCAL, "pool", None) is not None, cv2.getNumThreads()))
+        return real(job, ref)
+
+    monkeypatch.setattr(driver, "convert_frame", watching)
+    threads = cv2.getNumThreads()
+    if command == "convert":
+        convert("synscapes", synscapes_sample[0], tmp_path / "out", split="train", workers=1, progress=False)
+    else:
+        run_check("synscapes", synscapes_sample[0], ["train"], workers=1, progress=False)
+    assert seen and all(seen_ == (True, 1) for seen_ in seen)
+    assert getattr(buffers._LOCAL, "pool", None) is None and cv2.getNumThreads() == threads

@@ -143,20 +143,30 @@ def convert_frame(job: ConvertJob, frame: FrameRef) -> FrameResult:
         raise CurateError(frame.path, f"unexpected {type(err).__name__}: {err}") from err
 
 
-def run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None = None) -> dict:
-    """Convert a shard's frames and write the shard file. Returns a small summary; with
-    ``on_error="fail"`` a bad frame ends the shard with ``{"error": [path, problem]}``."""
-    _exit_with_parent(spec.parent_pid)
-    if spec.parent_pid is not None and spec.parent_pid != os.getpid():
-        keep_freed_memory()  # a worker process of ours: no page faults for each frame's arrays
+@contextmanager
+def frame_loop(parent_pid: int | None) -> Iterator[None]:
+    """What a loop over frames runs under (``convert``'s shards, ``check``'s tasks): scratch arrays
+    reused from frame to frame (:func:`curate.buffers.reusing`), one OpenCV thread, and — in a worker
+    process of ``parent_pid`` — freed memory kept (no page faults for each frame's arrays) and an
+    exit when that process dies."""
+    _exit_with_parent(parent_pid)
+    if parent_pid is not None and parent_pid != os.getpid():
+        keep_freed_memory()
     # Parallelism comes from worker processes: OpenCV's own thread pool only adds hand-offs.
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
         with reusing():
-            return _run_shard(spec, on_frame)
+            yield
     finally:
         cv2.setNumThreads(threads)
+
+
+def run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None = None) -> dict:
+    """Convert a shard's frames and write the shard file. Returns a small summary; with
+    ``on_error="fail"`` a bad frame ends the shard with ``{"error": [path, problem]}``."""
+    with frame_loop(spec.parent_pid):
+        return _run_shard(spec, on_frame)
 
 
 _watched_parent: int | None = None
