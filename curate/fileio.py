@@ -156,6 +156,18 @@ def image_size(path: Path) -> tuple[int, int]:
     raise CurateError(path, "not a PNG or JPEG image (no readable header)")
 
 
+def check_image_size(image: Path, width: int, height: int, labels: str) -> bool:
+    """Whether a frame's image exists; one that does must be ``width``x``height`` by its header, the
+    size of ``labels`` (what the message names: "its label map", …). A missing image is the caller's
+    to count, not an error."""
+    if not Path(image).is_file():
+        return False
+    w, h = image_size(image)
+    if (w, h) != (width, height):
+        raise CurateError(image, f"image size {w}x{h} differs from {labels} {width}x{height}", "size_mismatch")
+    return True
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON (RFC 8259 has no NaN or Infinity)")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import CurateError
-from curate.fileio import image_size, read_png
+from curate.fileio import check_image_size, read_png
 from curate.findings import finding
 from curate.labels import LABEL_ID
 from curate.records import (
@@ -238,11 +238,8 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     digest = content_digest()
     rgba = read_bitmask(ref.path, digest)
     image = image_path(settings.root, settings.split, str(ref.key))
-    present = image.is_file()
     height, width = rgba.shape[:2]
-    if present and image_size(image) != (width, height):
-        w, h = image_size(image)
-        raise CurateError(image, f"image size {w}x{h} differs from its bitmask {width}x{height}", "size_mismatch")
+    present = check_image_size(image, width, height, "its bitmask")
     result = convert_bitmask(rgba, ref.image_id, str(ref.key), settings.split, ref.path, present)
     result.findings += [finding(kind, detail=f"{n} instances") for kind, n in
                         (("attribute_conflict", result.counts["attribute_conflicts"]),

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import CurateError
-from curate.fileio import image_size, read_json, read_png
+from curate.fileio import check_image_size, read_json, read_png
 from curate.findings import finding
 from curate.labels import COCO_ID_BY_LABEL_ID, FIRST_INSTANCE_LABEL_ID, ID_TO_LABEL, INSTANCE_ID_OFFSET, VALID_LABEL_IDS
 from curate.records import (
@@ -282,11 +282,8 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     instance_ids = read_instance_ids(ref.path, digest)
     result = convert_instance_ids(instance_ids, ref.image_id, settings.split, city, ref.key, ref.path)
     image = Path(settings.root) / image_file_name(settings.split, city, ref.key)
-    has_image = image.is_file()
     height, width = instance_ids.shape
-    if has_image and image_size(image) != (width, height):
-        w, h = image_size(image)
-        raise CurateError(image, f"image size {w}x{h} differs from its label map {width}x{height}", "size_mismatch")
+    has_image = check_image_size(image, width, height, "its label map")
     if instance_ids.dtype == np.uint8:
         result.findings.append(finding("instance_ids_8bit", detail="real instanceIds are 16-bit"))
     if not result.annotations:

@@ -36,7 +36,7 @@ from curate import harmonize as hz
 from curate.buffers import scratch
 from curate.errors import CurateError
 from curate.fileio import (
-    image_size,
+    check_image_size,
     link_or_copy,
     read_json,
     read_png,
@@ -566,11 +566,7 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     digest = content_digest()
     data = load_frame(settings.root, ref.key, check_ids=False, digest=digest)
     height, width = data.class_map.shape
-    has_image = paths["rgb"].is_file()
-    if has_image and image_size(paths["rgb"]) != (width, height):
-        w, h = image_size(paths["rgb"])
-        raise CurateError(paths["rgb"], f"image size {w}x{h} differs from its label maps {width}x{height}",
-                          "size_mismatch")
+    has_image = check_image_size(paths["rgb"], width, height, "its label maps")
     result = convert_frame_data(data, settings.split, settings.rules, settings.gtfine, paths["meta"])
     if settings.gtfine:
         write_gtfine_frame(settings.out, settings.split, ref.key, result.gtfine, paths["class"], paths["rgb"],
