@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from curate.buffers import scratch
 from curate.errors import CurateError, OutputError
 
 # OpenCV's own warnings ("PNG input buffer is incomplete", …) would print beside synmix's one-line
@@ -107,8 +108,6 @@ def read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED, rgb: bool = False, b
         digest.update(data)
     layout = _fast_layout(data) if flags == cv2.IMREAD_UNCHANGED and png_decoder() == "imagecodecs" else None
     if layout is not None:
-        from curate.buffers import scratch
-
         try:
             image = _imagecodecs_png()(data, out=scratch(buffer, *layout) if buffer else None)
         except Exception:  # imagecodecs' PngError, ValueError, …: all mean a bad file here
