@@ -171,6 +171,11 @@ class CheckedSet:
     file_names: dict[int, str] | None = None
 
 
+#: COCO category id → Detectron2's contiguous class index, as ``load_coco_json`` derives it (the
+#: registered ``thing_dataset_id_to_contiguous_id``, and what the dicts carry as ``category_id``).
+CONTIGUOUS_ID: dict[int, int] = {COCO_ID_BY_LABEL_ID[label.id]: i for i, label in enumerate(INSTANCE_CLASSES)}
+
+
 #: Detectron2 dataset dicts made by :func:`check_manifest` from the COCO objects it parsed anyway (the
 #: training set and every evaluation set), by (COCO file, image root): registration in this process
 #: uses them instead of parsing a file again.
@@ -184,7 +189,6 @@ def dataset_dicts(coco: dict, json_file: Path, image_root: Path) -> list[dict]:
     assert is a one-line error naming the file."""
     from pycocotools import mask as mask_util
 
-    contiguous = {COCO_ID_BY_LABEL_ID[label.id]: i for i, label in enumerate(INSTANCE_CLASSES)}
     by_image: dict = {}
     seen_ids: set = set()
     for anno in coco.get("annotations", []):
@@ -216,9 +220,9 @@ def dataset_dicts(coco: dict, json_file: Path, image_root: Path) -> list[dict]:
             if keypoints:
                 obj["keypoints"] = [v + 0.5 if i % 3 != 2 else v for i, v in enumerate(keypoints)]
             obj["bbox_mode"] = xywh_abs
-            if obj.get("category_id") not in contiguous:
+            if obj.get("category_id") not in CONTIGUOUS_ID:
                 raise CurateError(json_file, f"category_id {obj.get('category_id')} is not one of synmix's")
-            obj["category_id"] = contiguous[obj["category_id"]]
+            obj["category_id"] = CONTIGUOUS_ID[obj["category_id"]]
             objs.append(obj)
         records.append({"file_name": os.path.join(str(image_root), image["file_name"]), "height": image["height"],
                         "width": image["width"], "image_id": image["id"], "annotations": objs})
@@ -278,9 +282,8 @@ def _dicts_of_columns(coco: dict, annotations: pa.StructArray, json_file: Path, 
     bbox_lists = annotations.field("bbox")
     if len(bbox_lists) and pc.min(pc.list_value_length(bbox_lists)).as_py() == 0:
         raise CurateError(json_file, "an annotation has an empty bbox")
-    contiguous = np.full(max(COCO_ID_BY_LABEL_ID.values()) + 1, -1, np.int64)
-    for i, label in enumerate(INSTANCE_CLASSES):
-        contiguous[COCO_ID_BY_LABEL_ID[label.id]] = i
+    contiguous = np.full(max(CONTIGUOUS_ID) + 1, -1, np.int64)
+    contiguous[list(CONTIGUOUS_ID)] = list(CONTIGUOUS_ID.values())
     category = annotations.field("category_id").to_numpy(zero_copy_only=False)
     known = (category >= 0) & (category < len(contiguous))
     if not known.all() or (contiguous[category] < 0).any():
@@ -380,8 +383,7 @@ def register(checked: CheckedSet, dataset_name: str) -> None:
         image_root=str(checked.image_root),
         thing_classes=list(CLASS_NAMES),
         # COCO category id → contiguous id, as load_coco_json derives it; Cityscapes ids alongside
-        thing_dataset_id_to_contiguous_id={
-            COCO_ID_BY_LABEL_ID[label.id]: i for i, label in enumerate(INSTANCE_CLASSES)},
+        thing_dataset_id_to_contiguous_id=dict(CONTIGUOUS_ID),
         cityscapes_ids=[label.id for label in INSTANCE_CLASSES],
         thing_colors=[label.color for label in INSTANCE_CLASSES],
         frames=checked.frames,
