@@ -9,6 +9,7 @@ before the manifest that records its sha256.
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import time
@@ -213,6 +214,17 @@ class _Part:
     plan: PrunePlan | None
     fractions: dict[str, float]
 
+    @functools.cached_property
+    def is_instance(self) -> np.ndarray:
+        """Per entry of ``annotations``: not a crowd region."""
+        return self.source.columns.numpy("iscrowd")[self.annotations] == 0
+
+    @functools.cached_property
+    def frames_trained(self) -> int:
+        """Chosen frames with at least one kept instance: those Detectron2 trains on
+        (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``, on by default, drops the others)."""
+        return _frames_with(self, self.is_instance & self.kept)
+
 
 def _select(source: LoadedSource, count: int, seed: int, plan: PrunePlan | None,
             fractions: dict[str, float]) -> _Part:
@@ -281,16 +293,12 @@ def _frames_with(part: _Part, mask: np.ndarray) -> int:
     return len(np.unique(image_of[mask]))
 
 
-def _is_instance(part: _Part) -> np.ndarray:
-    return part.source.columns.numpy("iscrowd")[part.annotations] == 0
-
-
 def _source_entry(part: _Part, manifest_dir: Path, prune_spec: str, pruned: bool) -> dict:
     src = part.source
     category = src.columns.numpy("category_id")[part.annotations]
-    is_instance = _is_instance(part)
+    is_instance = part.is_instance
     with_instances_before = _frames_with(part, is_instance)
-    with_instances_after = _frames_with(part, is_instance & part.kept)
+    with_instances_after = part.frames_trained
     return {
         "kind": src.kind,
         "coco": _relative(src.path, manifest_dir),
@@ -340,9 +348,8 @@ def created_at_now() -> str:
 
 
 def frames_trained(parts: list[_Part]) -> int:
-    """Frames Detectron2 trains on: those with at least one kept non-crowd annotation
-    (``DATALOADER.FILTER_EMPTY_ANNOTATIONS``, on by default, drops the others)."""
-    return sum(_frames_with(part, _is_instance(part) & part.kept) for part in parts)
+    """Frames Detectron2 trains on, over every part (:attr:`_Part.frames_trained`)."""
+    return sum(part.frames_trained for part in parts)
 
 
 def build_manifest(spec: MixSpec, parts: list[_Part], mix: dict, mix_sha256: str, mix_name: str,
