@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,15 +44,54 @@ _RUN = ("import sys, time\nfrom curate.cli import main\nstart = time.perf_counte
         "print('BENCH', code, time.perf_counter() - start, hwm)\n")
 
 
+def bench_fields(repo: Path, cwd: Path, code: str, *args: str, succeeded=lambda fields: True) -> list[str]:
+    """Run ``code`` (with ``ARGS``) in a fresh Python process whose ``curate`` and ``train`` are those
+    of ``repo``; the fields of its last ``BENCH ...`` line. Without one, or when ``succeeded(fields)``
+    is false, the benchmark stops with the process's output."""
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("BENCH ")]
+    if proc.returncode or not line or not succeeded(line[-1].split()[1:]):
+        raise SystemExit(f"{' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return line[-1].split()[1:]
+
+
 def run_command(repo: Path, cwd: Path, *args: str) -> tuple[float, float]:
     """(wall seconds inside the command, peak RSS in MB) of ``curate ARGS`` in a fresh process."""
-    env = {**os.environ, "PYTHONPATH": str(repo)}
-    proc = subprocess.run([sys.executable, "-c", _RUN, *args], cwd=cwd, env=env, capture_output=True, text=True)
-    line = [x for x in proc.stdout.splitlines() if x.startswith("BENCH ")]
-    if proc.returncode or not line or line[-1].split()[1] not in ("0", "None"):
-        raise SystemExit(f"curate {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    _, _, seconds, hwm_kb = line[-1].split()
+    _, seconds, hwm_kb = bench_fields(repo, cwd, _RUN, *args, succeeded=lambda fields: fields[0] in ("0", "None"))
     return float(seconds), int(hwm_kb) / 1024
+
+
+def write_converted_set(out: Path, synthetic_annotations: int, image_roots: dict[str, str] | None = None) -> float:
+    """``OUT/synscapes_train.json`` of that many annotations and ``OUT/cityscapes_train.json`` of
+    ``REAL_SHARE`` as many, like convert's (seeded by the size); ``image_roots``: their
+    ``info.image_root`` by source. Returns the Synscapes file's size in MB."""
+    out.mkdir(parents=True, exist_ok=True)
+    roots = image_roots or {}
+    rng = np.random.default_rng(synthetic_annotations)
+    mb = write_coco(out / "synscapes_train.json", "synscapes", synthetic_annotations, rng,
+                    image_root=roots.get("synscapes")) / 1e6
+    write_coco(out / "cityscapes_train.json", "cityscapes", real_annotations(synthetic_annotations), rng,
+               size=(2048, 1024), mean_log_area=7.5, image_root=roots.get("cityscapes"))
+    return mb
+
+
+def real_annotations(synthetic_annotations: int) -> int:
+    return max(1, round(synthetic_annotations * REAL_SHARE))
+
+
+@contextmanager
+def work_folder(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """``keep`` (made if needed, left in place), else a temporary folder removed afterwards."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
@@ -62,19 +103,14 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="write the sets into this folder and keep them")
     args = parser.parse_args()
 
-    work = args.keep or Path(tempfile.mkdtemp(prefix="synmix-manifest-bench-"))
     rows = []
-    try:
+    with work_folder(args.keep, "synmix-manifest-bench-") as work:
         for size in args.sizes:
             out = work / f"set-{size}"
-            real = max(1, round(size * REAL_SHARE))
+            real = real_annotations(size)
             if not (out / "synscapes_train.json").is_file():
-                out.mkdir(parents=True, exist_ok=True)
-                rng = np.random.default_rng(size)
                 started = time.perf_counter()
-                mb = write_coco(out / "synscapes_train.json", "synscapes", size, rng) / 1e6
-                write_coco(out / "cityscapes_train.json", "cityscapes", real, rng, size=(2048, 1024),
-                           mean_log_area=7.5)
+                mb = write_converted_set(out, size)
                 print(f"generated {size:,} + {real:,} annotations ({mb:.0f} MB) in "
                       f"{time.perf_counter() - started:.1f} s", flush=True)
             synthetic = round(SYNTHETIC_SHARE * -(-size // INSTANCES_PER_FRAME))
@@ -103,9 +139,6 @@ def main() -> None:
             print(f"{total:>12,} {stats_s:>8.2f} {stats_mb:>9.0f} {man_s:>11.2f} {man_mb:>12.0f} "
                   f"{man_s / stats_s:>7.2f} {man_mb / stats_mb:>6.2f} {man_s / total * 1e6:>16.2f} "
                   f"{man_mb * 2**20 / total:>15.0f}")
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

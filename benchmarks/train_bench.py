@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from manifest_bench import REAL_SHARE  # noqa: E402
-from stats_bench import INSTANCES_PER_FRAME, write_coco  # noqa: E402
+from manifest_bench import bench_fields, real_annotations, work_folder, write_converted_set  # noqa: E402
+from stats_bench import INSTANCES_PER_FRAME  # noqa: E402
 
 #: 11,700 of the ~20,800 synthetic frames of a million annotations: 12.8 k frames with the real ones
 SYNTHETIC_SHARE = 11_700 / 20_834
@@ -63,27 +59,18 @@ print("BENCH", imported - start, checked - imported, done - checked, len(dicts),
 
 def register_once(repo: Path, manifest: Path) -> tuple[float, float, int, int]:
     """(checks and parse s, dicts s, frames, annotations) of one registration in a fresh process."""
-    env = {**os.environ, "PYTHONPATH": str(repo)}
-    proc = subprocess.run([sys.executable, "-c", _RUN, str(manifest)], cwd=repo, env=env, capture_output=True,
-                          text=True)
-    line = [x for x in proc.stdout.splitlines() if x.startswith("BENCH ")]
-    if proc.returncode or not line:
-        raise SystemExit(f"registration failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    _, _, checks, dicts, frames, annotations = line[-1].split()
+    _, checks, dicts, frames, annotations = bench_fields(repo, repo, _RUN, str(manifest))
     return float(checks), float(dicts), int(frames), int(annotations)
 
 
 def write_set(out: Path, synthetic_annotations: int) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(synthetic_annotations)
+    """The converted set (:func:`manifest_bench.write_converted_set`) and a header-only PNG per image."""
     images = out / "img"
-    write_coco(out / "synscapes_train.json", "synscapes", synthetic_annotations, rng,
-               image_root=str(images / "synscapes"))
-    write_coco(out / "cityscapes_train.json", "cityscapes", max(1, round(synthetic_annotations * REAL_SHARE)), rng,
-               size=(2048, 1024), mean_log_area=7.5, image_root=str(images / "cityscapes"))
+    write_converted_set(out, synthetic_annotations, {source: str(images / source) for source in ("synscapes",
+                                                                                                 "cityscapes")})
     png = {"synscapes": header_png(1440, 720), "cityscapes": header_png(2048, 1024)}
     synthetic_frames = -(-synthetic_annotations // INSTANCES_PER_FRAME)
-    real_frames = -(-max(1, round(synthetic_annotations * REAL_SHARE)) // INSTANCES_PER_FRAME)
+    real_frames = -(-real_annotations(synthetic_annotations) // INSTANCES_PER_FRAME)
     for n in range(1, synthetic_frames + 1):
         path = images / "synscapes" / f"img/rgb/{n}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,8 +90,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="write the set into this folder and keep it")
     args = parser.parse_args()
 
-    work = args.keep or Path(tempfile.mkdtemp(prefix="synmix-train-bench-"))
-    try:
+    with work_folder(args.keep, "synmix-train-bench-") as work:
         out = work / "OUT"
         if not (out / "synscapes_train.json").is_file():
             started = time.perf_counter()
@@ -122,9 +108,6 @@ def main() -> None:
         print(f"registration of a {frames:,}-frame mix ({annotations:,} annotations, {mix_mb:.0f} MB; "
               f"{args.repo.resolve()}), best of {args.repeat} fresh processes: {checks + dicts:.2f} s "
               f"(manifest, checks and the one COCO parse {checks:.2f} s; Detectron2 dicts {dicts:.2f} s)")
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
