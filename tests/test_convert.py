@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -15,6 +17,7 @@ import pytest
 from conftest import every_frame_file
 from pycocotools.coco import COCO
 
+from curate import sources
 from curate.convert import convert
 from curate.errors import CurateError
 from curate.fileio import read_png
@@ -542,8 +545,8 @@ def test_synscapes_sample_gtfine_reads_in_detectron2(synscapes_sample, tmp_path)
 @pytest.mark.parametrize("command", ["convert", "check"])
 def test_frames_run_with_reused_buffers_and_one_opencv_thread(command, synscapes_sample, tmp_path, monkeypatch):
     """convert's shards and check's tasks both convert frames under ``frame_loop``: the scratch pool
-    is open (arrays reused from frame to frame, no page faults for each) and OpenCV runs one thread;
-    both are restored afterwards."""
+    is open (arrays reused from frame to frame, no page faults for each), OpenCV runs one thread and
+    the cyclic garbage collector is paused; all are restored afterwards."""
     from curate import buffers
     from curate.check import run_check
     from curate.convert import driver
@@ -552,7 +555,7 @@ def test_frames_run_with_reused_buffers_and_one_opencv_thread(command, synscapes
     real = driver.convert_frame
 
     def watching(job, ref):
-        seen.append((getattr(buffers._LOCAL, "pool", None) is not None, cv2.getNumThreads()))
+        seen.append((getattr(buffers._LOCAL, "pool", None) is not None, cv2.getNumThreads(), gc.isenabled()))
         return real(job, ref)
 
     monkeypatch.setattr(driver, "convert_frame", watching)
@@ -561,5 +564,39 @@ def test_frames_run_with_reused_buffers_and_one_opencv_thread(command, synscapes
         convert("synscapes", synscapes_sample[0], tmp_path / "out", split="train", workers=1, progress=False)
     else:
         run_check("synscapes", synscapes_sample[0], ["train"], workers=1, progress=False)
-    assert seen and all(seen_ == (True, 1) for seen_ in seen)
+    assert seen and all(seen_ == (True, 1, False) for seen_ in seen)
     assert getattr(buffers._LOCAL, "pool", None) is None and cv2.getNumThreads() == threads
+    assert gc.isenabled()
+
+
+@pytest.mark.parametrize("source", ["synscapes", "cityscapes", "bdd100k"])
+def test_frame_conversion_makes_no_reference_cycles(source, synscapes_sample, cityscapes_sample, fixtures_dir,
+                                                    tmp_path):
+    """``frame_loop`` pauses the garbage collector: that is only safe while converting a frame
+    (with --gtfine, and a frame skipped for an error) leaves no cyclic garbage behind."""
+    from curate.convert.driver import ConvertJob, ShardSpec, run_shard
+    from curate.sources import ConvertSettings
+
+    root, split = {"synscapes": (synscapes_sample[0], "train"), "cityscapes": (cityscapes_sample[0], "train"),
+                   "bdd100k": (fixtures_dir / "bdd100k", "val")}[source]
+    src = sources.get(source)
+    frames = list(src.list_frames(root, split, None).frames)
+    assert frames
+    if source == "synscapes":  # a frame whose files do not exist
+        frames.append(replace(frames[0], key=10**6, image_id=10**6))
+    else:  # a frame whose label map is no PNG
+        broken = tmp_path / "broken.png"
+        broken.write_bytes(b"not a png")
+        frames.append(replace(frames[0], path=broken, image_id=10**6))
+    settings = ConvertSettings(root, split, tmp_path / "out", src.rules, gtfine=src.writes_gtfine)
+    job = ConvertJob(source, settings, on_error="skip")
+    job.shard_dir.mkdir(parents=True)
+    gc.collect()
+    gc.disable()
+    try:
+        summary = run_shard(ShardSpec(job, 0, tuple(frames)))
+        shard = json.loads(ShardSpec(job, 0, tuple(frames)).path.read_text())
+        assert summary["error"] is None and len(shard["skipped"]) == 1 and len(shard["images"]) == len(frames) - 1
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -20,6 +20,7 @@ this host is taken over; runs of other sources or splits into the same OUT go si
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -148,18 +149,24 @@ def frame_loop(parent_pid: int | None) -> Iterator[None]:
     """What a loop over frames runs under (``convert``'s shards, ``check``'s tasks): scratch arrays
     reused from frame to frame (:func:`curate.buffers.reusing`), one OpenCV thread, and — in a worker
     process of ``parent_pid`` — freed memory kept (no page faults for each frame's arrays) and an
-    exit when that process dies."""
+    exit when that process dies; the cyclic garbage collector paused."""
     _exit_with_parent(parent_pid)
     if parent_pid is not None and parent_pid != os.getpid():
         keep_freed_memory()
     # Parallelism comes from worker processes: OpenCV's own thread pool only adds hand-offs.
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
+    # A frame's work makes no reference cycles (tests/test_convert.py checks it): the
+    # collector would only re-scan the records the loop accumulates, ~1 % of a Synscapes frame.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         with reusing():
             yield
     finally:
         cv2.setNumThreads(threads)
+        if collecting:
+            gc.enable()
 
 
 def run_shard(spec: ShardSpec, on_frame: Callable[[int], Any] | None = None) -> dict:
