@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -86,8 +87,8 @@ def _fast_layout(data: bytes) -> tuple[tuple[int, ...], type] | None:
 def _input_bytes(path: Path) -> bytes:
     """The bytes of an input file; a missing one (or a folder in its place) is "file not found"."""
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        with open(path, "rb", buffering=0) as f:  # unbuffered: 7 system calls a file instead of 9
+            return f.readall()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise CurateError(path, "file not found", "missing_file") from None
 
@@ -131,37 +132,58 @@ def image_size(path: Path) -> tuple[int, int]:
     """(width, height) of a PNG or JPEG from its header alone (no pixel is decoded)."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            head = f.read(26)
-            if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
-                return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-            if head[:2] == b"\xff\xd8":
-                f.seek(2)
-                while True:
-                    marker = f.read(4)
-                    if len(marker) < 4 or marker[0] != 0xFF:
-                        break
-                    length = int.from_bytes(marker[2:4], "big")
-                    if marker[1] in _JPEG_SOF:
-                        sof = f.read(5)
-                        if len(sof) == 5:
-                            return int.from_bytes(sof[3:5], "big"), int.from_bytes(sof[1:3], "big")
-                        break
-                    f.seek(length - 2, os.SEEK_CUR)
+        with open(path, "rb", buffering=0) as f:
+            return _header_size(f, path)
     except FileNotFoundError:
         raise CurateError(path, "file not found") from None
     except OSError as err:
         raise CurateError(path, f"cannot read ({err.strerror})") from None
+
+
+def _header_size(f, path: Path) -> tuple[int, int]:
+    """:func:`image_size` of the open file ``f`` (at its start)."""
+    head = f.read(26)
+    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:2] == b"\xff\xd8":
+        f.seek(2)
+        while True:
+            marker = f.read(4)
+            if len(marker) < 4 or marker[0] != 0xFF:
+                break
+            length = int.from_bytes(marker[2:4], "big")
+            if marker[1] in _JPEG_SOF:
+                sof = f.read(5)
+                if len(sof) == 5:
+                    return int.from_bytes(sof[3:5], "big"), int.from_bytes(sof[1:3], "big")
+                break
+            f.seek(length - 2, os.SEEK_CUR)
     raise CurateError(path, "not a PNG or JPEG image (no readable header)")
+
+
+#: What Path.is_file() takes for "no file there" rather than an error.
+_ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 
 
 def check_image_size(image: Path, width: int, height: int, labels: str) -> bool:
     """Whether a frame's image exists; one that does must be ``width``x``height`` by its header, the
     size of ``labels`` (what the message names: "its label map", …). A missing image is the caller's
-    to count, not an error."""
-    if not Path(image).is_file():
+    to count, not an error. (One open, no separate existence check: a system call less per frame.)"""
+    image = Path(image)
+    try:  # non-blocking: a FIFO in the image's place is no image, not a wait
+        fd = os.open(image, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno in _ABSENT:
+            return False
+        raise CurateError(image, f"cannot read ({err.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder, a FIFO, a device
+        os.close(fd)
         return False
-    w, h = image_size(image)
+    with open(fd, "rb", buffering=0) as f:
+        try:
+            w, h = _header_size(f, image)
+        except OSError as err:
+            raise CurateError(image, f"cannot read ({err.strerror})") from None
     if (w, h) != (width, height):
         raise CurateError(image, f"image size {w}x{h} differs from {labels} {width}x{height}", "size_mismatch")
     return True
