@@ -81,6 +81,21 @@ def test_synscapes_decodes_24bit_ids_from_rgb(tiny_synscapes):
     assert frame.rgb_path == root / "img/rgb/3.png"
 
 
+def test_synscapes_unmasked_ids_convert_like_masked_ones(tiny_synscapes):
+    """convert reads the ids without masking the map (a filler byte on top of each id): the same
+    pixels compare equal, and the conversion (COCO records and --gtfine maps) is the same."""
+    root, _ = tiny_synscapes
+    masked = synscapes.load_frame(root, 3)
+    raw = synscapes.load_frame(root, 3, check_ids=False, masked=False)
+    assert np.array_equal(raw.instance_map & synscapes.ID_MASK, masked.instance_map)
+    assert not np.array_equal(raw.instance_map, masked.instance_map)  # the filler really is there
+    a = synscapes.convert_frame_data(masked, "train", with_gtfine=True)
+    b = synscapes.convert_frame_data(raw, "train", with_gtfine=True)
+    assert a.annotations == b.annotations and a.counts == b.counts and a.findings == b.findings
+    assert np.array_equal(a.gtfine.instance_ids, b.gtfine.instance_ids)
+    assert np.array_equal(a.gtfine.label_ids, b.gtfine.label_ids) and a.gtfine.polygons == b.gtfine.polygons
+
+
 def test_instance_png_round_trip():
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 1 << 24, size=(5, 7), dtype=np.int32)
