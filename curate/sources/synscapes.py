@@ -299,8 +299,11 @@ def parse_meta(path: Path, raw) -> FrameMeta:
             # JSON numbers with a fraction are already floats: check and convert only the others
             if tuple(map(type, bbox2d)) != _SIX_FLOATS or not all(map(math.isfinite, bbox2d)):
                 bbox2d = tuple(_float(path, f"instance.bbox2d[{key}].{k}", v) for k, v in zip(_BBOX2D_KEYS, bbox2d))
-        occ = _fraction(path, f"instance.occluded[{key}]", occluded.get(key, 0.0))
-        trunc = _fraction(path, f"instance.truncated[{key}]", truncated.get(key, 0.0))
+        occ, trunc = occluded.get(key, 0.0), truncated.get(key, 0.0)
+        if type(occ) is not float or not 0.0 <= occ <= 1.0:  # the common case without two calls each
+            occ = _fraction(path, f"instance.occluded[{key}]", occ)
+        if type(trunc) is not float or not 0.0 <= trunc <= 1.0:
+            trunc = _fraction(path, f"instance.truncated[{key}]", trunc)
         instances[iid] = InstanceMeta(id=iid, class_id=class_id, bbox2d=bbox2d, occluded=occ, truncated=trunc,
                                       bbox3d=boxes3d.get(key))
     return FrameMeta(camera=raw["camera"], instances=instances, scene=raw["scene"])
