@@ -27,7 +27,9 @@ OpenCV's fresh output arrays are page-faulted in again, ~3-4 ms of a Synscapes f
 ratio to OpenCV is given against both; the fastest decoder is the fastest of either. Per frame means start-up subtracted: the
 command runs on N and on N/5 frames, best of ``--rounds`` interleaved runs each, and the cost of a
 frame is the slope between the two (the start-up — imports, worker processes — is printed beside
-it). Printed: the ratios to OpenCV's decode and to the fastest one, and the wall time of 25,000
+it). Printed: the ratios to OpenCV's decode and to the fastest one (also round by round, the
+command's slope over the floor of the same round: this shared machine's speed drifts by a few
+per cent within minutes, as much as the gap measured), and the wall time of 25,000
 frames (extrapolated, or measured with ``--full 25000``). ``--repo DIR`` also runs the command of
 another checkout (e.g. an older commit from ``git archive``) on the same files, for before/after
 figures. Not a test: run it by hand, e.g.
@@ -344,10 +346,17 @@ def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int
                   + ", ".join(f"{k} {v:.2f}" for k, v in floors_by_mode[mode].items()))
         print(f"  {source}: fastest {fastest} {floors[fastest]:.2f} ms; OpenCV {floors_by_mode['plain']['opencv']:.2f} "
               f"ms in a plain process, {floors_by_mode['fault-free']['opencv']:.2f} ms fault-free")
+        # the same ratio within each round (floor and command measured minutes apart, not across
+        # the whole run): a shared machine's speed drifts by more than the gap being measured
+        round_floors = [min(floor_samples[(fastest, m)][r] for m in FLOOR_MODES
+                            if len(floor_samples.get((fastest, m), [])) > r) for r in range(rounds)]
         for repo in repos:
             best = {n: min(runs[(str(repo), n)], key=lambda u: u["user_s"] + u["sys_s"]) for n in (small, frames)}
             cpu = {n: u["user_s"] + u["sys_s"] for n, u in best.items()}
             cpu_ms = (cpu[frames] - cpu[small]) / (frames - small) * 1000
+            round_ratios = sorted(
+                (sum(runs[(str(repo), frames)][r][k] - runs[(str(repo), small)][r][k] for k in ("user_s", "sys_s"))
+                 / (frames - small) * 1000) / round_floors[r] for r in range(rounds))
             startup_s = cpu[small] - cpu_ms * small / 1000
             walls = {n: min(u["wall_s"] for u in runs[(str(repo), n)]) for n in (small, frames)}
             wall_per_frame = (walls[frames] - walls[small]) / (frames - small)
@@ -357,6 +366,7 @@ def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int
                    "x_opencv_decode": cpu_ms / floors_by_mode["plain"]["opencv"],
                    "x_opencv_decode_fault_free": cpu_ms / floors_by_mode["fault-free"]["opencv"],
                    "x_fastest_decode": cpu_ms / floors[fastest],
+                   "x_fastest_decode_per_round": round_ratios,
                    "fastest_decoder": fastest,
                    "minflt_per_frame": (big["minflt"] - best[small]["minflt"]) / (frames - small),
                    "sys_share": big["sys_s"] / max(cpu[frames], 1e-9),
@@ -372,7 +382,9 @@ def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int
             results.setdefault(source, {})[str(repo)] = row
             print(f"    {repo.name or repo}: {cpu_ms:.2f} ms CPU/frame = {row['x_opencv_decode']:.2f}x OpenCV decode "
                   f"({row['x_opencv_decode_fault_free']:.2f}x fault-free), "
-                  f"{row['x_fastest_decode']:.2f}x {fastest} (start-up {startup_s:.2f} s CPU; whole run "
+                  f"{row['x_fastest_decode']:.2f}x {fastest} (per round: median "
+                  f"{statistics.median(round_ratios):.2f}x, {round_ratios[0]:.2f}-{round_ratios[-1]:.2f}x) "
+                  f"(start-up {startup_s:.2f} s CPU; whole run "
                   f"{row['whole_cpu_ms_per_frame']:.2f} ms/frame); {row['minflt_per_frame']:.0f} minor faults/frame; "
                   f"system {row['sys_share']:.1%} of CPU; wall {walls[frames]:.1f} s for {frames} "
                   f"(25,000 frames: {row['wall_25k_min']:.1f} min)", flush=True)
