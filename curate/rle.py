@@ -23,6 +23,7 @@ Harmonization (``curate.harmonize``) works on the same runs: it relabels runs, n
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -31,6 +32,22 @@ import numpy as np
 import pycocotools.mask as mask_util
 
 from curate.buffers import scratch
+
+try:  # the compiled run sweep (curate/_runs.c); optional: NumPy does the same where it is not built
+    from curate import _runs
+except ImportError:  # pragma: no cover - only where the install could not compile it
+    _runs = None
+
+#: ``SYNMIX_RUN_SWEEP=numpy`` forces the NumPy pass of :func:`column_runs` (the fallback).
+RUN_SWEEP_ENV = "SYNMIX_RUN_SWEEP"
+
+
+def run_sweep() -> str:
+    """How :func:`column_runs` finds runs: "compiled" (``curate/_runs.c``, built at install) or
+    "numpy" (where it is not built, or ``SYNMIX_RUN_SWEEP=numpy``); the runs are the same."""
+    if _runs is None or os.environ.get(RUN_SWEEP_ENV, "").lower() == "numpy":
+        return "numpy"
+    return "compiled"
 
 # cv2.transpose is ~10x faster than numpy's strided copy but only knows signed/8-bit element
 # types; unsigned wider types are transposed through a same-size view.
@@ -110,28 +127,63 @@ def _diff_to(values: np.ndarray, end: int) -> np.ndarray:
 def column_runs(*maps: np.ndarray) -> Runs:
     """Runs over which all ``maps`` (same HxW shape) are constant, in one pass over the pixels.
 
+    A map is 2-D (any dtype), or an (H, W, 3) uint8 array holding one 24-bit value per pixel,
+    byte 0 the lowest — how Synscapes packs instance ids into RGB; its run values are those
+    int32 numbers, so the map need not be unpacked first.
+
     The comparisons run on the maps as they lie in memory (row-major): a pixel starts a
     column-major run when it differs from the pixel above it, or — in the top row — from the
-    bottom pixel of the previous column. Only that boolean mask is transposed (1 byte a pixel),
-    never the id maps themselves.
+    bottom pixel of the previous column. With the compiled sweep (``curate/_runs.c``, built at
+    install) that is one pass over the maps' bytes; without it, NumPy comparisons whose boolean
+    mask (1 byte a pixel) is transposed, never the maps themselves. Both give the same runs.
     """
     if not maps:
         raise ValueError("column_runs needs at least one map")
     maps = tuple(np.asarray(m) for m in maps)
-    shape = maps[0].shape
-    if len(shape) != 2:
-        raise ValueError(f"expected 2-D maps, got shape {shape}")
-    for other in maps[1:]:
-        if other.shape != shape:
-            raise ValueError(f"maps differ in shape: {shape} vs {other.shape}")
+    shape = maps[0].shape[:2]
+    for m in maps:
+        if m.ndim != 2 and not _is_packed(m):
+            raise ValueError(f"expected 2-D maps (or H×W×3 uint8), got shape {m.shape} {m.dtype}")
+        if m.shape[:2] != shape:
+            raise ValueError(f"maps differ in shape: {shape} vs {m.shape[:2]}")
     height, width = shape
     if height * width == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return Runs(empty, tuple(np.zeros(0, dtype=m.dtype) for m in maps), height, width)
+        return Runs(empty, tuple(np.zeros(0, dtype=np.int32 if _is_packed(m) else m.dtype) for m in maps),
+                    height, width)
+    if len(maps) <= 2 and all(m.dtype.kind in "biu" for m in maps) and run_sweep() == "compiled":  # bytes = values
+        starts = _swept_starts(maps, height, width)
+    else:
+        starts = _compared_starts(maps, height, width)
+    cols, rows = np.divmod(starts, height)
+    return Runs(starts, tuple(_values_at(m, rows, cols) for m in maps), height, width)
+
+
+def _is_packed(m: np.ndarray) -> bool:
+    return m.ndim == 3 and m.shape[2] == 3 and m.dtype == np.uint8
+
+
+def _swept_starts(maps: tuple[np.ndarray, ...], height: int, width: int) -> np.ndarray:
+    """Run starts by the compiled sweep: each map's pixel compared as its bytes."""
+    first, *rest = (np.ascontiguousarray(m) for m in maps)
+    second = rest[0] if rest else None
+    raw = _runs.column_starts(first, _pixel_bytes(first), second,
+                              _pixel_bytes(second) if second is not None else 0, height, width)
+    return np.frombuffer(raw, dtype=np.int64)
+
+
+def _pixel_bytes(m: np.ndarray) -> int:
+    return 3 if _is_packed(m) else m.itemsize
+
+
+def _compared_starts(maps: tuple[np.ndarray, ...], height: int, width: int) -> np.ndarray:
+    """Run starts by NumPy comparisons on the maps as they lie in memory (row-major)."""
     # np.empty, not zeros: every element is written below.
-    starts_run = scratch("rle.starts", shape, bool)
-    other = scratch("rle.other", shape, bool) if len(maps) > 1 else None
+    starts_run = scratch("rle.starts", (height, width), bool)
+    other = scratch("rle.other", (height, width), bool) if len(maps) > 1 else None
     for i, m in enumerate(maps):
+        if _is_packed(m):
+            m = _packed_as_uint32(m)
         target = starts_run if i == 0 else other
         np.not_equal(m[1:], m[:-1], out=target[1:])
         np.not_equal(m[0, 1:], m[-1, :-1], out=target[0, 1:])
@@ -139,12 +191,23 @@ def column_runs(*maps: np.ndarray) -> Runs:
             starts_run |= other
     starts_run[0, 0] = True
     transposed = scratch("rle.transposed", (width, height), np.uint8)
-    starts = np.flatnonzero(cv2.transpose(starts_run.view(np.uint8), dst=transposed).view(bool).reshape(-1))
-    cols, rows = np.divmod(starts, height)
-    return Runs(starts, tuple(_values_at(m, rows, cols) for m in maps), height, width)
+    return np.flatnonzero(cv2.transpose(starts_run.view(np.uint8), dst=transposed).view(bool).reshape(-1))
+
+
+def _packed_as_uint32(m: np.ndarray) -> np.ndarray:
+    """A packed (H, W, 3) map as H×W uint32 for comparing: one colour conversion adds a fourth byte
+    (the same filler on every pixel, so equal pixels stay equal)."""
+    rgba = scratch("rle.packed", (*m.shape[:2], 4), np.uint8)
+    return cv2.cvtColor(np.ascontiguousarray(m), cv2.COLOR_RGB2RGBA, dst=rgba).view("<u4")[..., 0]
 
 
 def _values_at(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    if _is_packed(values):  # byte 0 lowest
+        picked = np.ascontiguousarray(values).reshape(-1, 3).take(rows * values.shape[1] + cols, axis=0)
+        packed = picked[:, 0].astype(np.int32)
+        packed |= picked[:, 1].astype(np.int32) << 8
+        packed |= picked[:, 2].astype(np.int32) << 16
+        return packed
     if values.flags.c_contiguous:  # a flat take is ~2x cheaper than 2-D fancy indexing
         return values.reshape(-1).take(rows * values.shape[1] + cols)
     return values[rows, cols]

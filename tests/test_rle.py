@@ -6,6 +6,7 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 
+from curate import rle as rle_module
 from curate.fileio import read_png
 from curate.labels import FIRST_INSTANCE_LABEL_ID, LABEL_ID
 from curate.rle import (
@@ -149,3 +150,61 @@ def test_real_cityscapes_frames_match_pycocotools(fixtures_dir):
     assert checked > 100
     # the fixtures hold group regions (plain label ids): they are extracted like instances
     assert any((read_png(p) == LABEL_ID["car"]).any() for p in paths)
+
+
+def test_compiled_run_sweep_is_built(monkeypatch):
+    """install.sh compiles curate/_runs.c (setup.py); without it convert falls back to NumPy, same
+    output but ~1 ms a frame slower, which only a benchmark would notice — so a test does."""
+    monkeypatch.delenv(rle_module.RUN_SWEEP_ENV, raising=False)
+    assert rle_module._runs is not None and rle_module.run_sweep() == "compiled"
+    monkeypatch.setenv(rle_module.RUN_SWEEP_ENV, "numpy")  # what the pinned-output test's fallback run sets
+    assert rle_module.run_sweep() == "numpy"
+
+
+def _both_starts(*maps):
+    maps = tuple(np.asarray(m) for m in maps)
+    height, width = maps[0].shape[:2]
+    return rle_module._swept_starts(maps, height, width), rle_module._compared_starts(maps, height, width)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (2, 2), (3, 17), (33, 9), (64, 130)])
+def test_compiled_sweep_finds_the_runs_numpy_finds(shape):
+    """Every dtype, one and two maps, packed RGB maps, few and many distinct values (runs of every
+    length, words of 8 bytes with one or several differing bytes, rows shorter than a word)."""
+    rng = np.random.default_rng(sum(shape))
+    for dtype in (np.uint8, bool, np.int16, np.uint16, np.int32, np.uint32, np.int64):
+        for distinct in (1, 2, 5, 300):
+            a = rng.integers(0, distinct, shape).astype(dtype)
+            b = rng.integers(0, 2, shape).astype(np.uint8)
+            packed = rng.integers(0, distinct, (*shape, 3)).astype(np.uint8)
+            for maps in ((a,), (a, b), (packed,), (packed, b), (b, packed)):
+                swept, compared = _both_starts(*maps)
+                assert swept.dtype == compared.dtype == np.int64
+                assert np.array_equal(swept, compared), (dtype, distinct, [m.shape for m in maps])
+
+
+def test_packed_maps_give_the_runs_and_values_of_their_ids():
+    rng = np.random.default_rng(5)
+    ids = rng.choice(np.array([0, 1, 255, 256, 65535, 65536, (1 << 24) - 1], np.int32), (40, 30))
+    ids[10:30, 5:20] = 7  # long runs too
+    packed = np.stack([ids & 255, (ids >> 8) & 255, ids >> 16], axis=-1).astype(np.uint8)  # byte 0 lowest
+    cls = rng.integers(0, 3, ids.shape).astype(np.uint8)
+    from_ids, from_packed = column_runs(ids, cls), column_runs(packed, cls)
+    assert np.array_equal(from_ids.starts, from_packed.starts)
+    assert from_packed.values[0].dtype == np.int32
+    assert np.array_equal(from_ids.values[0], from_packed.values[0])
+    assert np.array_equal(from_ids.values[1], from_packed.values[1])
+
+
+def test_real_cityscapes_runs_by_both_passes(fixtures_dir):
+    paths = sorted((fixtures_dir / "cityscapes-real" / "gtFine").glob("*/*/*_gtFine_*Ids.png"))
+    assert len(paths) >= 20
+    for path in paths:
+        swept, compared = _both_starts(read_png(path))
+        assert np.array_equal(swept, compared), path
+
+
+def test_float_maps_are_compared_by_value():
+    """-0.0 == 0.0 although their bytes differ: float maps never take the byte sweep."""
+    m = np.array([[0.0, -0.0], [-0.0, 0.0]])
+    assert len(column_runs(m)) == 1

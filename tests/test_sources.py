@@ -81,16 +81,16 @@ def test_synscapes_decodes_24bit_ids_from_rgb(tiny_synscapes):
     assert frame.rgb_path == root / "img/rgb/3.png"
 
 
-def test_synscapes_unmasked_ids_convert_like_masked_ones(tiny_synscapes):
-    """convert reads the ids without masking the map (a filler byte on top of each id): the same
-    pixels compare equal, and the conversion (COCO records and --gtfine maps) is the same."""
+def test_synscapes_packed_ids_convert_like_unpacked_ones(tiny_synscapes):
+    """convert keeps the instance map as the RGB bytes the ids are packed in (no unpacking pass):
+    the conversion (COCO records and --gtfine maps) is the same as from the unpacked ids."""
     root, _ = tiny_synscapes
-    masked = synscapes.load_frame(root, 3)
-    raw = synscapes.load_frame(root, 3, check_ids=False, masked=False)
-    assert np.array_equal(raw.instance_map & synscapes.ID_MASK, masked.instance_map)
-    assert not np.array_equal(raw.instance_map, masked.instance_map)  # the filler really is there
-    a = synscapes.convert_frame_data(masked, "train", with_gtfine=True)
-    b = synscapes.convert_frame_data(raw, "train", with_gtfine=True)
+    ids = synscapes.load_frame(root, 3)
+    packed = synscapes.load_frame(root, 3, check_ids=False, packed=True)
+    assert packed.instance_map.shape == (*ids.instance_map.shape, 3) and packed.instance_map.dtype == np.uint8
+    assert np.array_equal(synscapes.decode_instance_rgb(packed.instance_map), ids.instance_map)
+    a = synscapes.convert_frame_data(ids, "train", with_gtfine=True)
+    b = synscapes.convert_frame_data(packed, "train", with_gtfine=True)
     assert a.annotations == b.annotations and a.counts == b.counts and a.findings == b.findings
     assert np.array_equal(a.gtfine.instance_ids, b.gtfine.instance_ids)
     assert np.array_equal(a.gtfine.label_ids, b.gtfine.label_ids) and a.gtfine.polygons == b.gtfine.polygons

@@ -63,7 +63,7 @@ from curate.records import (
     mask_fields,
     summary_counts,
 )
-from curate.rle import Runs, column_runs, encode_instances, expand_runs, merge_runs, value_boxes
+from curate.rle import column_runs, encode_instances, expand_runs, merge_runs, value_boxes
 from curate.sources.base import ConvertSettings, FrameRef, Listing, Problem, Source
 
 NAME = "synscapes"
@@ -100,7 +100,8 @@ class FrameMeta:
 class SynscapesFrame:
     frame: int
     class_map: np.ndarray  # uint8 H×W, Cityscapes label ids
-    instance_map: np.ndarray  # int32 H×W, 0 = no instance (load_frame(masked=False): the id is the low 24 bits)
+    # int32 H×W, 0 = no instance; load_frame(packed=True): the H×W×3 RGB bytes as read, id = R + 256·G + 65536·B
+    instance_map: np.ndarray
     meta: FrameMeta
     rgb_path: Path
 
@@ -229,24 +230,21 @@ def decode_instance_png(bgr: np.ndarray) -> np.ndarray:
     return _ids_of_rgba(cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2RGBA))
 
 
-def decode_instance_rgb(rgb: np.ndarray, buffer: str | None = None, masked: bool = True) -> np.ndarray:
+def decode_instance_rgb(rgb: np.ndarray, buffer: str | None = None) -> np.ndarray:
     """:func:`decode_instance_png` of an (R, G, B) array; ``buffer``: a :func:`curate.buffers.scratch`
-    name for the result. ``masked=False`` leaves the conversion's alpha byte (0xFF) on top of every
-    id, one pass over the map less: equal ids stay equal, for callers that compare pixels
-    (:func:`curate.rle.column_runs`) and mask only the values they keep (``& ID_MASK``)."""
+    name for the result."""
     rgb = np.ascontiguousarray(rgb)
     rgba = scratch(buffer, (*rgb.shape[:2], 4), np.uint8) if buffer else None
-    return _ids_of_rgba(cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA, dst=rgba), masked)
+    return _ids_of_rgba(cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA, dst=rgba))
 
 
 #: The 24 bits of a Synscapes instance id.
 ID_MASK = 0xFFFFFF
 
 
-def _ids_of_rgba(rgba: np.ndarray, masked: bool = True) -> np.ndarray:
+def _ids_of_rgba(rgba: np.ndarray) -> np.ndarray:
     ids = rgba.view("<u4")[..., 0]  # explicit little-endian: right on any host
-    if masked:
-        np.bitwise_and(ids, ID_MASK, out=ids)
+    np.bitwise_and(ids, ID_MASK, out=ids)
     return ids.view("<i4")
 
 
@@ -327,12 +325,13 @@ def read_class_map(path: Path, digest=None) -> np.ndarray:
     return class_map
 
 
-def read_instance_map(path: Path, digest=None, masked: bool = True) -> np.ndarray:
-    """The instance ids (``masked=False``: see :func:`decode_instance_rgb`)."""
+def read_instance_map(path: Path, digest=None, packed: bool = False) -> np.ndarray:
+    """The instance ids (H×W int32); ``packed=True``: the H×W×3 RGB bytes they are packed in, as
+    read (:func:`curate.rle.column_runs` takes those as they are: no unpacking pass)."""
     rgb = read_png(path, rgb=True, buffer="synscapes.instance", digest=digest)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise CurateError(path, f"instance map must be 3-channel 8-bit RGB, got {rgb.dtype} {rgb.shape}", "bit_depth")
-    return decode_instance_rgb(rgb, buffer="synscapes.ids", masked=masked)
+    return rgb if packed else decode_instance_rgb(rgb, buffer="synscapes.ids")
 
 
 def check_instance_ids(meta_path: Path, png_name: str, ids: np.ndarray, meta: FrameMeta) -> None:
@@ -342,20 +341,20 @@ def check_instance_ids(meta_path: Path, png_name: str, ids: np.ndarray, meta: Fr
         raise CurateError(meta_path, f"instance id {int(min(unknown))} of {png_name} has no entry in meta", "id_not_in_meta")
 
 
-def load_frame(root: Path, n: int, check_ids: bool = True, digest=None, masked: bool = True) -> SynscapesFrame:
+def load_frame(root: Path, n: int, check_ids: bool = True, digest=None, packed: bool = False) -> SynscapesFrame:
     """Load frame ``n``; any inconsistency raises a one-line :class:`CurateError` naming the file.
 
     ``check_ids=False`` skips the PNG-ids-vs-meta check (a sort of the whole map) for callers that
     already get the unique ids from their own pass and call :func:`check_instance_ids` themselves;
-    with it, ``masked=False`` leaves a filler byte on top of the ids (:func:`decode_instance_rgb`)
-    for callers that only compare pixels, as :func:`convert_frame_data` does.
+    with it, ``packed=True`` keeps the instance map as the RGB bytes the ids are packed in
+    (:func:`read_instance_map`) for callers that only take its runs, as :func:`convert_frame_data` does.
     ``digest`` is fed the class and instance PNGs' bytes (:func:`curate.fileio.read_png`).
     """
     paths = frame_paths(root, n)
     meta = read_meta(paths["meta"])
     class_map = read_class_map(paths["class"], digest)
-    instance_map = read_instance_map(paths["instance"], digest, masked=masked or check_ids)
-    if class_map.shape != instance_map.shape:
+    instance_map = read_instance_map(paths["instance"], digest, packed=packed and not check_ids)
+    if class_map.shape != instance_map.shape[:2]:
         raise CurateError(
             paths["instance"],
             f"size {instance_map.shape[1]}x{instance_map.shape[0]} differs from class map "
@@ -372,10 +371,7 @@ def load_frame(root: Path, n: int, check_ids: bool = True, digest=None, masked: 
 def harmonize_frame(frame: SynscapesFrame, rules: tuple[str, ...], meta_path):
     """The frame's runs, its instances as the meta has them (ids checked against the map), and the
     instances after ``rules`` with their counters."""
-    runs = column_runs(frame.instance_map, frame.class_map)
-    # the map's ids may carry a filler byte (load_frame(masked=False)): equal pixels stay equal,
-    # so the runs are the same and only their values need the mask
-    runs = Runs(runs.starts, (runs.values[0] & ID_MASK, runs.values[1]), runs.height, runs.width)
+    runs = column_runs(frame.instance_map, frame.class_map)  # ids or their packed RGB: the same runs
     initial = hz.from_meta(runs, {i: m.class_id for i, m in frame.meta.instances.items()})
     # the state's id index lists every id of the map (plus, maybe, ids only the meta has)
     check_instance_ids(meta_path, f"img/instance/{frame.frame}.png", initial.index()[0], frame.meta)
@@ -580,7 +576,7 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     """Read, harmonize and (with ``--gtfine``) write one frame. Raises CurateError on bad input."""
     paths = frame_paths(settings.root, ref.key)
     digest = content_digest()
-    data = load_frame(settings.root, ref.key, check_ids=False, digest=digest, masked=False)
+    data = load_frame(settings.root, ref.key, check_ids=False, digest=digest, packed=True)
     height, width = data.class_map.shape
     has_image = check_image_size(paths["rgb"], width, height, "its label maps")
     result = convert_frame_data(data, settings.split, settings.rules, settings.gtfine, paths["meta"])
