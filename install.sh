@@ -21,8 +21,8 @@ D2_EXTRA_PINS="fvcore==0.1.5.post20221221 iopath==0.1.9 setuptools==80.9.0 citys
 DATUMARO_VERSION=1.12.0
 DATUMARO_DEPS="attrs defusedxml imagesize json-stream lxml orjson PyYAML==6.0.2 ruamel.yaml shapely typing_extensions"
 
-# setup.py and curate/_runs.c: the compiled run sweep is rebuilt when its source changes.
-stamp_of() { cat install.sh pyproject.toml setup.py curate/_runs.c | sha256sum | cut -c1-16; echo "train=$WITH_TRAIN"; }
+# setup.py and curate/_rle.c: the compiled part is rebuilt when its source changes.
+stamp_of() { cat install.sh pyproject.toml setup.py curate/_rle.c | sha256sum | cut -c1-16; echo "train=$WITH_TRAIN"; }
 STAMP="$VENV/.synmix-install"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(stamp_of)" ]; then
     exit 0
@@ -64,8 +64,8 @@ if [ "$WITH_TRAIN" = 1 ]; then
 else
     $PIP install -e ".[test]"
 fi
-# The compiled run sweep is optional (setup.py): say so when it could not be built.
-"$VENV/bin/python" -c "import curate._runs" 2>/dev/null || echo "install.sh: warning: curate/_runs.c was not" \
-    "compiled (no C compiler?): convert uses its NumPy pass, same output, ~1 ms a frame slower" >&2
+# The compiled part is optional (setup.py): say so when it could not be built.
+"$VENV/bin/python" -c "import curate._rle" 2>/dev/null || echo "install.sh: warning: curate/_rle.c was not" \
+    "compiled (no C compiler?): convert uses NumPy instead, same output, ~1 ms a frame slower" >&2
 stamp_of > "$STAMP"
 echo "install.sh: environment ready in $VENV" >&2

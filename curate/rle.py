@@ -33,19 +33,20 @@ import pycocotools.mask as mask_util
 
 from curate.buffers import scratch
 
-try:  # the compiled run sweep (curate/_runs.c); optional: NumPy does the same where it is not built
-    from curate import _runs
+try:  # the run sweep and the RLE encoder compiled (curate/_rle.c); optional: NumPy does the same
+    from curate import _rle
 except ImportError:  # pragma: no cover - only where the install could not compile it
-    _runs = None
+    _rle = None
 
-#: ``SYNMIX_RUN_SWEEP=numpy`` forces the NumPy pass of :func:`column_runs` (the fallback).
-RUN_SWEEP_ENV = "SYNMIX_RUN_SWEEP"
+#: ``SYNMIX_RLE=numpy`` forces the NumPy code of :func:`column_runs` and :func:`encode_instances`.
+RLE_ENV = "SYNMIX_RLE"
 
 
-def run_sweep() -> str:
-    """How :func:`column_runs` finds runs: "compiled" (``curate/_runs.c``, built at install) or
-    "numpy" (where it is not built, or ``SYNMIX_RUN_SWEEP=numpy``); the runs are the same."""
-    if _runs is None or os.environ.get(RUN_SWEEP_ENV, "").lower() == "numpy":
+def implementation() -> str:
+    """What runs the per-frame passes (:func:`column_runs`, :func:`encode_instances`): "compiled"
+    (``curate/_rle.c``, built at install) or "numpy" (where it is not built, or ``SYNMIX_RLE=numpy``);
+    the results are the same."""
+    if _rle is None or os.environ.get(RLE_ENV, "").lower() == "numpy":
         return "numpy"
     return "compiled"
 
@@ -133,7 +134,7 @@ def column_runs(*maps: np.ndarray) -> Runs:
 
     The comparisons run on the maps as they lie in memory (row-major): a pixel starts a
     column-major run when it differs from the pixel above it, or — in the top row — from the
-    bottom pixel of the previous column. With the compiled sweep (``curate/_runs.c``, built at
+    bottom pixel of the previous column. With the compiled sweep (``curate/_rle.c``, built at
     install) that is one pass over the maps' bytes; without it, NumPy comparisons whose boolean
     mask (1 byte a pixel) is transposed, never the maps themselves. Both give the same runs.
     """
@@ -151,7 +152,7 @@ def column_runs(*maps: np.ndarray) -> Runs:
         empty = np.zeros(0, dtype=np.int64)
         return Runs(empty, tuple(np.zeros(0, dtype=np.int32 if _is_packed(m) else m.dtype) for m in maps),
                     height, width)
-    if len(maps) <= 2 and all(m.dtype.kind in "biu" for m in maps) and run_sweep() == "compiled":  # bytes = values
+    if len(maps) <= 2 and all(m.dtype.kind in "biu" for m in maps) and implementation() == "compiled":  # bytes = values
         starts = _swept_starts(maps, height, width)
     else:
         starts = _compared_starts(maps, height, width)
@@ -167,7 +168,7 @@ def _swept_starts(maps: tuple[np.ndarray, ...], height: int, width: int) -> np.n
     """Run starts by the compiled sweep: each map's pixel compared as its bytes."""
     first, *rest = (np.ascontiguousarray(m) for m in maps)
     second = rest[0] if rest else None
-    raw = _runs.column_starts(first, _pixel_bytes(first), second,
+    raw = _rle.column_starts(first, _pixel_bytes(first), second,
                               _pixel_bytes(second) if second is not None else 0, height, width)
     return np.frombuffer(raw, dtype=np.int64)
 
@@ -364,6 +365,13 @@ def encode_instances(runs: Runs, ids: np.ndarray | None = None, keep: np.ndarray
     first[0] = True
     np.not_equal(ids[1:], ids[:-1], out=first[1:])
     group_first = np.flatnonzero(first)  # index of each id's first run
+    if implementation() == "compiled":
+        as_int64 = [np.ascontiguousarray(a, dtype=np.int64) for a in (starts, lengths, group_first)]
+        text, offsets, areas, boxes = _rle.encode_groups(*as_int64, h, w)
+        text, bounds = text.decode("ascii"), np.frombuffer(offsets, dtype=np.int64).tolist()
+        return InstanceMasks(ids[group_first], [text[a:b] for a, b in zip(bounds, bounds[1:])],
+                             np.frombuffer(areas, dtype=np.int64), np.frombuffer(boxes, dtype=np.float64).reshape(-1, 4),
+                             h, w)
     group_sizes = _diff_to(group_first, n_runs)
     group_last = group_first + group_sizes - 1
     group_of_run = np.repeat(np.arange(len(group_first)), group_sizes)

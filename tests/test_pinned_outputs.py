@@ -207,7 +207,7 @@ def _digest(path: Path, base: Path) -> str:
 
 
 def _run_all(base: Path, decoder: str = "auto", sweep: str = "auto", workers: int = 1) -> dict[str, str]:
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "SYNMIX_PNG_DECODER": decoder, "SYNMIX_RUN_SWEEP": sweep}
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "SYNMIX_PNG_DECODER": decoder, "SYNMIX_RLE": sweep}
     for command in COMMANDS:
         if workers > 1:  # small shards, or the one shard would run in this process
             command = command.replace("--workers 1", f"--workers {workers} --shard-size 2")
@@ -222,9 +222,9 @@ def _run_all(base: Path, decoder: str = "auto", sweep: str = "auto", workers: in
     return sums
 
 
-# The label maps decoded by imagecodecs (when installed) and swept for runs by curate/_runs.c in this
+# The label maps decoded by imagecodecs (when installed) and swept for runs by curate/_rle.c in this
 # process, or by the fallbacks (OpenCV's decoder, NumPy's run pass; forced by SYNMIX_PNG_DECODER and
-# SYNMIX_RUN_SWEEP) in two worker processes: the same bytes either way.
+# SYNMIX_RLE) in two worker processes: the same bytes either way.
 @pytest.mark.parametrize(("decoder", "sweep", "workers"), [("auto", "auto", 1), ("opencv", "numpy", 2)])
 def test_outputs_are_byte_identical_to_the_pinned_ones(tmp_path, decoder, sweep, workers):
     sums = _run_all(tmp_path, decoder, sweep, workers)

@@ -13,6 +13,7 @@ from curate.rle import (
     column_runs,
     empty_rle,
     encode_coco_counts,
+    encode_instances,
     expand_runs,
     extract_instances,
     merge_runs,
@@ -153,12 +154,12 @@ def test_real_cityscapes_frames_match_pycocotools(fixtures_dir):
 
 
 def test_compiled_run_sweep_is_built(monkeypatch):
-    """install.sh compiles curate/_runs.c (setup.py); without it convert falls back to NumPy, same
+    """install.sh compiles curate/_rle.c (setup.py); without it convert falls back to NumPy, same
     output but ~1 ms a frame slower, which only a benchmark would notice — so a test does."""
-    monkeypatch.delenv(rle_module.RUN_SWEEP_ENV, raising=False)
-    assert rle_module._runs is not None and rle_module.run_sweep() == "compiled"
-    monkeypatch.setenv(rle_module.RUN_SWEEP_ENV, "numpy")  # what the pinned-output test's fallback run sets
-    assert rle_module.run_sweep() == "numpy"
+    monkeypatch.delenv(rle_module.RLE_ENV, raising=False)
+    assert rle_module._rle is not None and rle_module.implementation() == "compiled"
+    monkeypatch.setenv(rle_module.RLE_ENV, "numpy")  # what the pinned-output test's fallback run sets
+    assert rle_module.implementation() == "numpy"
 
 
 def _both_starts(*maps):
@@ -208,3 +209,52 @@ def test_float_maps_are_compared_by_value():
     """-0.0 == 0.0 although their bytes differ: float maps never take the byte sweep."""
     m = np.array([[0.0, -0.0], [-0.0, 0.0]])
     assert len(column_runs(m)) == 1
+
+
+def _encoded_both_ways(monkeypatch, runs, ids=None, keep=None):
+    monkeypatch.delenv(rle_module.RLE_ENV, raising=False)
+    compiled = encode_instances(runs, ids, keep)
+    monkeypatch.setenv(rle_module.RLE_ENV, "numpy")
+    reference = encode_instances(runs, ids, keep)
+    monkeypatch.delenv(rle_module.RLE_ENV)
+    return compiled, reference
+
+
+def _assert_same_masks(a, b):
+    assert a.ids.tolist() == b.ids.tolist() and a.counts == b.counts
+    assert a.areas.dtype == b.areas.dtype == np.int64 and a.areas.tolist() == b.areas.tolist()
+    assert a.bboxes.dtype == b.bboxes.dtype == np.float64 and np.array_equal(a.bboxes, b.bboxes)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 7), (40, 30), (257, 3)])
+def test_compiled_encoder_gives_the_bytes_numpy_gives(monkeypatch, shape):
+    """Ids touching pixel 0 and the last pixel, runs crossing columns, long and single-pixel runs,
+    a selection of runs (keep), and ids given apart from the runs' values."""
+    rng = np.random.default_rng(shape[0] * 31 + shape[1])
+    for distinct in (1, 3, 50):
+        id_map = rng.integers(0, distinct, shape).astype(np.int32)
+        id_map[: shape[0] // 2, : shape[1] // 2] = distinct + 1  # a large block
+        runs = column_runs(id_map)
+        _assert_same_masks(*_encoded_both_ways(monkeypatch, runs))
+        _assert_same_masks(*_encoded_both_ways(monkeypatch, runs, keep=runs.values[0] % 2 == 1))
+        _assert_same_masks(*_encoded_both_ways(monkeypatch, runs, ids=runs.values[0] // 2))
+
+
+def test_compiled_encoder_on_frames_beyond_32_bit_counts(monkeypatch):
+    """Counts above 2**32 (pycocotools' uint32 cannot hold them; the NumPy code then encodes
+    itself): the runs of a 70,000 x 70,000 frame, built without its pixels."""
+    height = width = 70_000
+    pixels = height * width
+    starts = np.array([0, 5, 2**32 + 7, 2**32 + 7 + 3 * height, pixels - 2], dtype=np.int64)
+    runs = rle_module.Runs(starts, (np.array([0, 4, 0, 4, 9], np.int64),), height, width)
+    compiled, reference = _encoded_both_ways(monkeypatch, runs, keep=runs.values[0] != 0)
+    _assert_same_masks(compiled, reference)
+    assert compiled.ids.tolist() == [4, 9] and compiled.areas.tolist() == [pixels - 7 - 3 * height, 2]
+
+
+def test_real_cityscapes_masks_by_both_encoders(monkeypatch, fixtures_dir):
+    paths = sorted((fixtures_dir / "cityscapes-real" / "gtFine").glob("*/*/*_gtFine_instanceIds.png"))
+    assert len(paths) >= 20
+    for path in paths:
+        runs = column_runs(read_png(path))
+        _assert_same_masks(*_encoded_both_ways(monkeypatch, runs, keep=runs.values[0] >= FIRST_INSTANCE_LABEL_ID))

@@ -1,4 +1,5 @@
-/* curate._runs: the start of every column-major run of one or two row-major maps, in one pass.
+/* curate._rle: the two per-frame passes of curate.rle compiled (curate.rle's NumPy code is the
+ * fallback and the reference: tests/test_rle.py checks that both give the same bytes).
  *
  * column_starts(a, a_bytes, b, b_bytes, height, width) -> bytearray of int64
  *
@@ -10,13 +11,24 @@
  *             above; in the top row, the bottom pixel of the previous column) — ascending,
  *             pixel 0 included; native-endian int64.
  *
- * It is curate.rle.column_runs' NumPy pass (neighbour comparison, transpose, flatnonzero) fused
- * into one sweep over the maps as they lie in memory: rows are XOR-ed eight bytes at a time (on
- * label maps nearly every word is equal, ~1 % of pixels start a run; SSE2, every x86-64 target's
- * baseline, compares 32 bytes a step where the compiler has it), the few differing pixels
- * are collected per row and then placed in column-major order with a counting sort by column.
+ *   It is curate.rle.column_runs' NumPy pass (neighbour comparison, transpose, flatnonzero) fused
+ *   into one sweep over the maps as they lie in memory: rows are compared 32 bytes a step with
+ *   SSE2 (every x86-64 target's baseline; 8 bytes a step elsewhere) — on label maps nearly every
+ *   step is equal, ~1 % of pixels start a run —, the few differing pixels are collected per row
+ *   and then placed in column-major order with a counting sort by column.
+ *
+ * encode_groups(starts, lengths, group_first, height, width) -> (text, offsets, areas, boxes)
+ *
+ *   starts, lengths   int64 runs (column-major start, length), grouped by id, each group's runs
+ *                     in pixel order; group_first: int64 index of each group's first run.
+ *   returns           every group's COCO compressed RLE string back to back (bytes), where group
+ *                     g's is text[offsets[g]:offsets[g+1]] (int64, groups + 1), its area (int64)
+ *                     and XYWH box (float64, groups x 4), as curate.rle.encode_instances computes
+ *                     them with NumPy: counts [gap, run, gap, run, ..., trailing gap if any],
+ *                     each from the 4th on minus the count two before, 5 bits a character.
+ *
  * No vector instructions beyond what the compiler's default target has, so one build runs on
- * every machine of its architecture. The GIL is released during the sweep.
+ * every machine of its architecture. The GIL is released while the buffers are worked on.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -200,13 +212,157 @@ done:
     return result;
 }
 
+
+/* --- encode_groups -------------------------------------------------------------------------- */
+
+/* One count in COCO's string form (pycocotools' rleToString): 5 bits a character, 0x20 = more
+ * follows, offset by 48; x is already the difference to the count two before where that applies. */
+static inline char *put_count(char *out, int64_t x)
+{
+    int more = 1;
+    while (more) {
+        int64_t c = x & 0x1f;
+        x >>= 5; /* arithmetic shift, as the C encoder's signed long */
+        more = (c & 0x10) ? x != -1 : x != 0;
+        if (more)
+            c |= 0x20;
+        *out++ = (char)(c + 48);
+    }
+    return out;
+}
+
+typedef struct {
+    char *out;
+    int64_t before_last, last; /* the two counts before this one */
+    Py_ssize_t index;          /* of this count in its list */
+} CountWriter;
+
+static inline void write_count(CountWriter *w, int64_t count)
+{
+    w->out = put_count(w->out, w->index > 2 ? count - w->before_last : count);
+    w->before_last = w->last;
+    w->last = count;
+    w->index++;
+}
+
+/* Returns 0, or -1 when out of memory. */
+static int encode(const int64_t *starts, const int64_t *lengths, Py_ssize_t runs, const int64_t *group_first,
+                  Py_ssize_t groups, int64_t height, int64_t pixels, char **text, Py_ssize_t *text_length,
+                  int64_t *offsets, int64_t *areas, double *boxes)
+{
+    /* at most 2 counts a run plus a trailing gap per group, 13 characters a 64-bit count */
+    char *buffer = malloc((size_t)(2 * runs + groups) * 13 + 1);
+    if (!buffer)
+        return -1;
+    CountWriter w = {buffer, 0, 0, 0};
+    for (Py_ssize_t g = 0; g < groups; g++) {
+        Py_ssize_t first = (Py_ssize_t)group_first[g], end = g + 1 < groups ? (Py_ssize_t)group_first[g + 1] : runs;
+        offsets[g] = w.out - buffer;
+        w.before_last = w.last = 0;
+        w.index = 0;
+        int64_t previous_end = 0, area = 0, row_min = height - 1, row_max = 0;
+        for (Py_ssize_t r = first; r < end; r++) {
+            int64_t start = starts[r], stop = start + lengths[r];
+            write_count(&w, start - previous_end);
+            write_count(&w, lengths[r]);
+            previous_end = stop;
+            area += lengths[r];
+            int64_t col_start = start / height, row_start = start % height;
+            int64_t col_end = (stop - 1) / height, row_end = (stop - 1) % height;
+            if (col_end > col_start) { /* crosses a column: the bottom of one, the top of the next */
+                row_start = 0;
+                row_end = height - 1;
+            }
+            if (row_start < row_min)
+                row_min = row_start;
+            if (row_end > row_max)
+                row_max = row_end;
+        }
+        if (pixels - previous_end > 0)
+            write_count(&w, pixels - previous_end);
+        int64_t x0 = starts[first] / height, x1 = (starts[end - 1] + lengths[end - 1] - 1) / height;
+        areas[g] = area;
+        boxes[4 * g] = (double)x0;
+        boxes[4 * g + 1] = (double)row_min;
+        boxes[4 * g + 2] = (double)(x1 - x0 + 1);
+        boxes[4 * g + 3] = (double)(row_max - row_min + 1);
+    }
+    offsets[groups] = w.out - buffer;
+    *text = buffer;
+    *text_length = w.out - buffer;
+    return 0;
+}
+
+static int int64_buffer(const char *name, Py_buffer *view, Py_ssize_t *count)
+{
+    if (view->len % 8 || !PyBuffer_IsContiguous(view, 'C')) {
+        PyErr_Format(PyExc_ValueError, "%s: expected a C-contiguous int64 buffer", name);
+        return -1;
+    }
+    *count = view->len / 8;
+    return 0;
+}
+
+static PyObject *encode_groups(PyObject *self, PyObject *args)
+{
+    Py_buffer starts = {0}, lengths = {0}, group_first = {0};
+    Py_ssize_t height, width, runs, runs_too, groups;
+    PyObject *result = NULL, *offsets = NULL, *areas = NULL, *boxes = NULL;
+    if (!PyArg_ParseTuple(args, "y*y*y*nn", &starts, &lengths, &group_first, &height, &width))
+        return NULL;
+    if (int64_buffer("starts", &starts, &runs) < 0 || int64_buffer("lengths", &lengths, &runs_too) < 0 ||
+        int64_buffer("group_first", &group_first, &groups) < 0)
+        goto done;
+    if (runs != runs_too || height < 1 || width < 1 || (groups == 0) != (runs == 0)) {
+        PyErr_SetString(PyExc_ValueError, "starts and lengths differ in length, or no height, width or group");
+        goto done;
+    }
+    const int64_t *first = group_first.buf;
+    for (Py_ssize_t g = 0; g < groups; g++) /* the groups must cover the runs in order */
+        if (first[g] < 0 || first[g] >= runs || (g ? first[g] <= first[g - 1] : first[g] != 0)) {
+            PyErr_SetString(PyExc_ValueError, "group_first must rise from 0 within the runs");
+            goto done;
+        }
+    offsets = PyByteArray_FromStringAndSize(NULL, (groups + 1) * 8);
+    areas = PyByteArray_FromStringAndSize(NULL, groups * 8);
+    boxes = PyByteArray_FromStringAndSize(NULL, groups * 32);
+    if (!offsets || !areas || !boxes)
+        goto done;
+    char *text = NULL;
+    Py_ssize_t text_length = 0;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = encode(starts.buf, lengths.buf, runs, first, groups, height, (int64_t)height * width, &text,
+                    &text_length, (int64_t *)PyByteArray_AS_STRING(offsets), (int64_t *)PyByteArray_AS_STRING(areas),
+                    (double *)PyByteArray_AS_STRING(boxes));
+    Py_END_ALLOW_THREADS
+    if (status < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    PyObject *encoded = PyBytes_FromStringAndSize(text, text_length);
+    free(text);
+    if (encoded)
+        result = Py_BuildValue("(NOOO)", encoded, offsets, areas, boxes);
+done:
+    Py_XDECREF(offsets);
+    Py_XDECREF(areas);
+    Py_XDECREF(boxes);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&lengths);
+    PyBuffer_Release(&group_first);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"column_starts", column_starts, METH_VARARGS,
      "column_starts(a, a_bytes, b, b_bytes, height, width) -> bytearray of int64 run starts (see the module source)."},
+    {"encode_groups", encode_groups, METH_VARARGS,
+     "encode_groups(starts, lengths, group_first, height, width) -> (text, offsets, areas, boxes) (see the module source)."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "curate._runs",
-                                    "Compiled run sweep of curate.rle.column_runs (see _runs.c).", -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "curate._rle",
+                                    "curate.rle's per-frame passes compiled (see _rle.c).", -1, methods};
 
-PyMODINIT_FUNC PyInit__runs(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__rle(void) { return PyModule_Create(&module); }
