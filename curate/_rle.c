@@ -1,7 +1,7 @@
 /* curate._rle: the two per-frame passes of curate.rle compiled (curate.rle's NumPy code is the
  * fallback and the reference: tests/test_rle.py checks that both give the same bytes).
  *
- * column_starts(a, a_bytes, b, b_bytes, height, width) -> bytearray of int64
+ * column_starts(a, a_bytes, b, b_bytes, height, width) -> (starts, values_a, values_b)
  *
  *   a, b      C-contiguous buffers of height*width pixels of a_bytes / b_bytes bytes each (1..8);
  *             b may be None. A pixel is compared as its bytes: two pixels are equal when all their
@@ -9,7 +9,9 @@
  *   returns   the column-major index (col*height + row) of every pixel that starts a run — it
  *             differs, in a or in b, from the pixel before it in column-major order (the pixel
  *             above; in the top row, the bottom pixel of the previous column) — ascending,
- *             pixel 0 included; native-endian int64.
+ *             pixel 0 included; and the value of a and of b (None without b) at each: bytes of
+ *             native int64. A pixel of 1, 2, 4 or 8 bytes is read in native byte order (as the
+ *             NumPy element it is; cast it back to that type), of 3 bytes little-endian.
  *
  *   It is curate.rle.column_runs' NumPy pass (neighbour comparison, transpose, flatnonzero) fused
  *   into one sweep over the maps as they lie in memory: rows are compared 32 bytes a step with
@@ -40,10 +42,12 @@
 #include <emmintrin.h>
 #endif
 
-/* Set flags[c] for every pixel c (of n, bytes bytes each) where rows p and q differ. Inlined for
- * each pixel size, so that the division by it is a constant's (it runs for every differing byte). */
+/* Set bit first + c of the row's bitset for every pixel c (of n, bytes bytes each) where rows p
+ * and q differ. Inlined for each pixel size, so that the division by it is a constant's (it runs
+ * for every differing byte). */
+#define MARK(c) (bits[(first + (c)) >> 6] |= (uint64_t)1 << ((first + (c)) & 63))
 static inline __attribute__((always_inline)) void
-mark_differences(const uint8_t *p, const uint8_t *q, Py_ssize_t n, const int bytes, uint8_t *flags)
+mark_differences(const uint8_t *p, const uint8_t *q, Py_ssize_t n, const int bytes, uint64_t *bits, Py_ssize_t first)
 {
     Py_ssize_t total = n * bytes, k = 0;
 #if defined(__SSE2__) /* every x86-64 compiler target: 32 bytes a step, nearly all equal */
@@ -56,7 +60,7 @@ mark_differences(const uint8_t *p, const uint8_t *q, Py_ssize_t n, const int byt
             continue;
         uint32_t differ = ~((uint32_t)_mm_movemask_epi8(low) | ((uint32_t)_mm_movemask_epi8(high) << 16));
         while (differ) {
-            flags[(k + __builtin_ctz(differ)) / bytes] = 1;
+            MARK((k + __builtin_ctz(differ)) / bytes);
             differ &= differ - 1;
         }
     }
@@ -68,60 +72,78 @@ mark_differences(const uint8_t *p, const uint8_t *q, Py_ssize_t n, const int byt
         uint64_t d = x ^ y;
         while (d) {
             int i = __builtin_ctzll(d) >> 3;
-            flags[(k + i) / bytes] = 1;
+            MARK((k + i) / bytes);
             d &= ~((uint64_t)0xff << (i * 8));
         }
     }
     for (; k < total; k++)
         if (p[k] != q[k])
-            flags[k / bytes] = 1;
+            MARK(k / bytes);
 }
 
 /* mark_differences for a pixel size known only at run time: one inlined copy per size */
-static void mark_row(const uint8_t *p, const uint8_t *q, Py_ssize_t n, int bytes, uint8_t *flags)
+static void mark_row(const uint8_t *p, const uint8_t *q, Py_ssize_t n, int bytes, uint64_t *bits, Py_ssize_t first)
 {
     switch (bytes) {
-    case 1: mark_differences(p, q, n, 1, flags); break;
-    case 2: mark_differences(p, q, n, 2, flags); break;
-    case 3: mark_differences(p, q, n, 3, flags); break;
-    case 4: mark_differences(p, q, n, 4, flags); break;
-    case 8: mark_differences(p, q, n, 8, flags); break;
-    default: mark_differences(p, q, n, bytes, flags); break;
+    case 1: mark_differences(p, q, n, 1, bits, first); break;
+    case 2: mark_differences(p, q, n, 2, bits, first); break;
+    case 3: mark_differences(p, q, n, 3, bits, first); break;
+    case 4: mark_differences(p, q, n, 4, bits, first); break;
+    case 8: mark_differences(p, q, n, 8, bits, first); break;
+    default: mark_differences(p, q, n, bytes, bits, first); break;
     }
 }
 
-/* The sweep; returns the number of starts written to *out (malloc'ed), or -1 when out of memory. */
-static Py_ssize_t sweep(const uint8_t *a, int a_bytes, const uint8_t *b, int b_bytes,
-                        Py_ssize_t height, Py_ssize_t width, int64_t **out)
+/* A pixel's value: native byte order for 1, 2, 4 and 8 bytes (a NumPy element), little-endian for
+ * other sizes (Synscapes' RGB: R + 256 G + 65536 B). */
+static inline int64_t pixel_value(const uint8_t *p, int bytes)
 {
-    /* flags: one byte per pixel of the current row, 8 bytes of zero padding for the word scan */
-    uint8_t *flags = calloc((size_t)width + 8, 1);
+    switch (bytes) {
+    case 1: return p[0];
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    case 8: { int64_t v; memcpy(&v, p, 8); return v; }
+    default: {
+        uint64_t v = 0;
+        for (int i = bytes - 1; i >= 0; i--)
+            v = (v << 8) | p[i];
+        return (int64_t)v;
+    }
+    }
+}
+
+/* The sweep: the starts (*out) and the values of a and b there (*out_a, *out_b when b), all
+ * malloc'ed; returns their number, or -1 when out of memory. */
+static Py_ssize_t sweep(const uint8_t *a, int a_bytes, const uint8_t *b, int b_bytes, Py_ssize_t height,
+                        Py_ssize_t width, int64_t **out, int64_t **out_a, int64_t **out_b)
+{
+    Py_ssize_t words = (width + 63) / 64; /* the current row's bitset: bit c = pixel c starts a run */
+    uint64_t *bits = calloc((size_t)words, sizeof(uint64_t));
     Py_ssize_t *per_column = calloc((size_t)width, sizeof(Py_ssize_t));
     Py_ssize_t capacity = 1 << 14, count = 0;
     int32_t *row_col = malloc(sizeof(int32_t) * 2 * (size_t)capacity); /* (row, col) pairs, row-major */
-    int64_t *starts = NULL;
-    if (!flags || !per_column || !row_col)
+    int64_t *starts = NULL, *values_a = NULL, *values_b = NULL;
+    if (!bits || !per_column || !row_col)
         goto fail;
     for (Py_ssize_t r = 0; r < height; r++) {
         if (r == 0) { /* pixel (0, c) follows (height-1, c-1); pixel 0 always starts a run */
             const Py_ssize_t last = (height - 1) * width;
-            mark_row(a + a_bytes, a + last * a_bytes, width - 1, a_bytes, flags + 1);
+            mark_row(a + a_bytes, a + last * a_bytes, width - 1, a_bytes, bits, 1);
             if (b)
-                mark_row(b + b_bytes, b + last * b_bytes, width - 1, b_bytes, flags + 1);
-            flags[0] = 1;
+                mark_row(b + b_bytes, b + last * b_bytes, width - 1, b_bytes, bits, 1);
+            bits[0] |= 1;
         } else {
-            mark_row(a + r * width * a_bytes, a + (r - 1) * width * a_bytes, width, a_bytes, flags);
+            mark_row(a + r * width * a_bytes, a + (r - 1) * width * a_bytes, width, a_bytes, bits, 0);
             if (b)
-                mark_row(b + r * width * b_bytes, b + (r - 1) * width * b_bytes, width, b_bytes, flags);
+                mark_row(b + r * width * b_bytes, b + (r - 1) * width * b_bytes, width, b_bytes, bits, 0);
         }
-        for (Py_ssize_t c = 0; c < width; c += 8) {
-            uint64_t word;
-            memcpy(&word, flags + c, 8);
+        for (Py_ssize_t w = 0; w < words; w++) {
+            uint64_t word = bits[w];
             if (!word)
                 continue;
-            memset(flags + c, 0, 8);
-            while (word) { /* flags are 0 or 1: one bit per set byte */
-                Py_ssize_t col = c + (__builtin_ctzll(word) >> 3);
+            bits[w] = 0;
+            while (word) {
+                Py_ssize_t col = w * 64 + __builtin_ctzll(word);
                 word &= word - 1;
                 if (count == capacity) {
                     capacity *= 2;
@@ -137,8 +159,11 @@ static Py_ssize_t sweep(const uint8_t *a, int a_bytes, const uint8_t *b, int b_b
             }
         }
     }
-    starts = malloc(sizeof(int64_t) * (size_t)(count ? count : 1));
-    if (!starts)
+    size_t size = sizeof(int64_t) * (size_t)(count ? count : 1);
+    starts = malloc(size);
+    values_a = malloc(size);
+    values_b = b ? malloc(size) : NULL;
+    if (!starts || !values_a || (b && !values_b))
         goto fail;
     Py_ssize_t position = 0; /* counting sort by column; rows stay ascending within a column */
     for (Py_ssize_t c = 0; c < width; c++) {
@@ -147,18 +172,27 @@ static Py_ssize_t sweep(const uint8_t *a, int a_bytes, const uint8_t *b, int b_b
         position += n;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        Py_ssize_t col = row_col[2 * i + 1];
-        starts[per_column[col]++] = (int64_t)col * height + row_col[2 * i];
+        Py_ssize_t row = row_col[2 * i], col = row_col[2 * i + 1], at = per_column[col]++;
+        Py_ssize_t pixel = row * width + col;
+        starts[at] = (int64_t)col * height + row;
+        values_a[at] = pixel_value(a + pixel * a_bytes, a_bytes);
+        if (b)
+            values_b[at] = pixel_value(b + pixel * b_bytes, b_bytes);
     }
-    free(flags);
+    free(bits);
     free(per_column);
     free(row_col);
     *out = starts;
+    *out_a = values_a;
+    *out_b = values_b;
     return count;
 fail:
-    free(flags);
+    free(bits);
     free(per_column);
     free(row_col);
+    free(starts);
+    free(values_a);
+    free(values_b);
     return -1;
 }
 
@@ -194,17 +228,24 @@ static PyObject *column_starts(PyObject *self, PyObject *args)
     }
     if (check_map("a", &a, a_bytes, height * width) < 0 || (with_b && check_map("b", &b, b_bytes, height * width) < 0))
         goto done;
-    int64_t *starts = NULL;
+    int64_t *starts = NULL, *values_a = NULL, *values_b = NULL;
     Py_ssize_t count;
     Py_BEGIN_ALLOW_THREADS
-    count = sweep(a.buf, a_bytes, with_b ? b.buf : NULL, b_bytes, height, width, &starts);
+    count = sweep(a.buf, a_bytes, with_b ? b.buf : NULL, b_bytes, height, width, &starts, &values_a, &values_b);
     Py_END_ALLOW_THREADS
     if (count < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    result = PyByteArray_FromStringAndSize((const char *)starts, count * (Py_ssize_t)sizeof(int64_t));
+    Py_ssize_t size = count * (Py_ssize_t)sizeof(int64_t);
+    if (with_b)
+        result = Py_BuildValue("(y#y#y#)", (const char *)starts, size, (const char *)values_a, size,
+                               (const char *)values_b, size);
+    else
+        result = Py_BuildValue("(y#y#O)", (const char *)starts, size, (const char *)values_a, size, Py_None);
     free(starts);
+    free(values_a);
+    free(values_b);
 done:
     PyBuffer_Release(&a);
     if (with_b)
@@ -356,7 +397,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"column_starts", column_starts, METH_VARARGS,
-     "column_starts(a, a_bytes, b, b_bytes, height, width) -> bytearray of int64 run starts (see the module source)."},
+     "column_starts(a, a_bytes, b, b_bytes, height, width) -> (starts, values_a, values_b) (see the module source)."},
     {"encode_groups", encode_groups, METH_VARARGS,
      "encode_groups(starts, lengths, group_first, height, width) -> (text, offsets, areas, boxes) (see the module source)."},
     {NULL, NULL, 0, NULL},

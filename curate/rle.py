@@ -153,9 +153,8 @@ def column_runs(*maps: np.ndarray) -> Runs:
         return Runs(empty, tuple(np.zeros(0, dtype=np.int32 if _is_packed(m) else m.dtype) for m in maps),
                     height, width)
     if len(maps) <= 2 and all(m.dtype.kind in "biu" for m in maps) and implementation() == "compiled":  # bytes = values
-        starts = _swept_starts(maps, height, width)
-    else:
-        starts = _compared_starts(maps, height, width)
+        return _swept_runs(maps, height, width)
+    starts = _compared_starts(maps, height, width)
     cols, rows = np.divmod(starts, height)
     return Runs(starts, tuple(_values_at(m, rows, cols) for m in maps), height, width)
 
@@ -164,13 +163,15 @@ def _is_packed(m: np.ndarray) -> bool:
     return m.ndim == 3 and m.shape[2] == 3 and m.dtype == np.uint8
 
 
-def _swept_starts(maps: tuple[np.ndarray, ...], height: int, width: int) -> np.ndarray:
-    """Run starts by the compiled sweep: each map's pixel compared as its bytes."""
+def _swept_runs(maps: tuple[np.ndarray, ...], height: int, width: int) -> Runs:
+    """The runs by the compiled sweep: each map's pixel compared as its bytes, its values read there."""
     first, *rest = (np.ascontiguousarray(m) for m in maps)
     second = rest[0] if rest else None
-    raw = _rle.column_starts(first, _pixel_bytes(first), second,
-                              _pixel_bytes(second) if second is not None else 0, height, width)
-    return np.frombuffer(raw, dtype=np.int64)
+    starts, *values = _rle.column_starts(first, _pixel_bytes(first), second,
+                                         _pixel_bytes(second) if second is not None else 0, height, width)
+    return Runs(np.frombuffer(starts, dtype=np.int64),
+                tuple(np.frombuffer(v, dtype=np.int64).astype(np.int32 if _is_packed(m) else m.dtype)
+                      for m, v in zip(maps, values)), height, width)
 
 
 def _pixel_bytes(m: np.ndarray) -> int:

@@ -163,9 +163,21 @@ def test_compiled_run_sweep_is_built(monkeypatch):
 
 
 def _both_starts(*maps):
+    """The runs' starts by the compiled sweep and by NumPy (their values are compared in _both_runs)."""
     maps = tuple(np.asarray(m) for m in maps)
     height, width = maps[0].shape[:2]
-    return rle_module._swept_starts(maps, height, width), rle_module._compared_starts(maps, height, width)
+    return rle_module._swept_runs(maps, height, width).starts, rle_module._compared_starts(maps, height, width)
+
+
+def _assert_both_runs(monkeypatch, *maps):
+    monkeypatch.delenv(rle_module.RLE_ENV, raising=False)
+    swept = column_runs(*maps)
+    monkeypatch.setenv(rle_module.RLE_ENV, "numpy")
+    compared = column_runs(*maps)
+    monkeypatch.delenv(rle_module.RLE_ENV)
+    assert np.array_equal(swept.starts, compared.starts)
+    for a, b in zip(swept.values, compared.values, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b), (a.dtype, b.dtype)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (2, 2), (3, 17), (33, 9), (64, 130)])
@@ -182,6 +194,20 @@ def test_compiled_sweep_finds_the_runs_numpy_finds(shape):
                 swept, compared = _both_starts(*maps)
                 assert swept.dtype == compared.dtype == np.int64
                 assert np.array_equal(swept, compared), (dtype, distinct, [m.shape for m in maps])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, bool, np.int8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
+                                   np.uint64])
+def test_compiled_sweep_reads_the_values_numpy_reads(monkeypatch, dtype):
+    """Negative values, values past 2**63, and a non-contiguous map (its values are those of its copy)."""
+    rng = np.random.default_rng(7)
+    info = np.iinfo(dtype) if dtype is not bool else None
+    pool = np.array([0, 1] if info is None else [info.min, info.min + 1, 0, 1, info.max - 1, info.max], dtype=dtype)
+    a = rng.choice(pool, (23, 19))
+    b = rng.integers(0, 3, (23, 19)).astype(np.uint8)
+    packed = rng.integers(0, 256, (23, 19, 3)).astype(np.uint8)
+    for maps in ((a,), (a, b), (b, a), (packed, a), (a[:, ::2],), (packed[::2], a[::2])):
+        _assert_both_runs(monkeypatch, *maps)
 
 
 def test_packed_maps_give_the_runs_and_values_of_their_ids():
