@@ -162,13 +162,23 @@ _PLAIN_NUMPY = {pa.int8(): "i1", pa.int16(): "<i2", pa.int32(): "<i4", pa.int64(
                 pa.float64(): "<f8"}
 
 
-def numpy_of(array: pa.Array) -> np.ndarray:
+def numpy_of(array: pa.Array, null=None) -> np.ndarray:
     """``array.to_numpy(zero_copy_only=False)`` (read-only), without importing pandas for it:
-    pyarrow's own conversion imports pandas on first use, ~0.2 s of a small command."""
+    pyarrow's own conversion imports pandas on first use, ~0.2 s of a small command. ``null``:
+    the value of null elements (``array.fill_null(null)``, which imports pandas too); without it,
+    an array with nulls takes pyarrow's conversion."""
     dtype = _PLAIN_NUMPY.get(array.type)
-    if dtype is None or array.null_count:
+    if dtype is None or (array.null_count and null is None):
         return array.to_numpy(zero_copy_only=False)
-    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * np.dtype(dtype).itemsize)
+    data = array.buffers()[1]
+    if data is None:  # every element null: no values buffer
+        return np.full(len(array), null, dtype=dtype)
+    values = np.frombuffer(data, dtype=dtype, count=len(array), offset=array.offset * np.dtype(dtype).itemsize)
+    if array.null_count:
+        valid = np.unpackbits(np.frombuffer(array.buffers()[0], np.uint8), count=array.offset + len(array),
+                              bitorder="little")[array.offset:].astype(bool)
+        values = np.where(valid, values, np.asarray(null, dtype=dtype))
+    return values
 
 
 def arrow_of(values: np.ndarray) -> pa.Array:

@@ -359,6 +359,12 @@ def test_numpy_of_is_arrows_own_conversion():
             assert got.dtype == want.dtype and np.array_equal(got, want)
     with_null = pa.array([1.0, None, 3.0])
     assert np.array_equal(numpy_of(with_null), with_null.to_numpy(zero_copy_only=False), equal_nan=True)
+    # null=: fill_null's values, on slices whose validity bits start mid-byte, and all-null columns
+    nulls = pa.array([None, 4, None, 6, 7, None, 9, 10, None, 12], type=pa.int64())
+    for part in (nulls, nulls.slice(1), nulls.slice(3, 6), nulls.slice(9), pa.array([None, None], pa.int64())):
+        got = numpy_of(part, null=0)
+        want = part.fill_null(0).to_numpy(zero_copy_only=False)
+        assert got.dtype == want.dtype and got.tolist() == want.tolist()
     order = np.array([2, 0, 1])
     assert pa.array(["a", "b", "c"]).take(arrow_of(order)).to_pylist() == ["c", "a", "b"]
 

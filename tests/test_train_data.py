@@ -4,6 +4,8 @@ ones Detectron2's own ``load_coco_json`` makes from the file."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from coco_factory import write_dataset
@@ -61,3 +63,20 @@ def test_what_detectron2_would_assert_is_a_one_line_error(tmp_path):
     coco["annotations"] = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [], "iscrowd": 0}]
     with pytest.raises(CurateError, match="empty bbox"):
         dataset_dicts(coco, tmp_path / "x.json", tmp_path)
+
+
+def test_registration_reads_columns_without_pandas(tmp_path):
+    """pyarrow's to_numpy, fill_null, pa.array and scalar comparisons import pandas on first use
+    (~0.2 s of a registration); train/data.py reads the Arrow buffers itself (issue 12)."""
+    path = write_dataset(tmp_path / "OUT", tmp_path, seed=6)["synscapes_train"]
+    coco = json.loads(path.read_text())
+    coco["annotations"][0]["ignore"] = 0  # a column with nulls (fill_null's case)
+    path.write_text(json.dumps(coco, separators=(",", ":")))  # one line: the Arrow path
+    code = ("import sys\nfrom pathlib import Path\nimport train.data as d\n"
+            "def no_json(*_):\n    raise AssertionError('json.loads path taken')\n"
+            "d.parse_coco_json = no_json\n"
+            f"coco, dicts = d.read_training_coco(Path({str(path)!r}), Path({str(tmp_path)!r}))\n"
+            "print(sum(len(r['annotations']) for r in dicts), 'pandas' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(len(coco["annotations"])), "False"]

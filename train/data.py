@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate import sources
-from curate.coco import _arrow_table, parse_coco_json, read_coco
+from curate.coco import _arrow_table, arrow_of, numpy_of, parse_coco_json, read_coco
 from curate.errors import CurateError
 from curate.fileio import image_size
 from curate.labels import CLASS_NAMES, COCO_ID_BY_LABEL_ID, INSTANCE_CLASSES
@@ -272,8 +272,8 @@ def _shared_rows(rows: np.ndarray) -> list[list]:
 
 def _dicts_of_columns(coco: dict, annotations: pa.StructArray, json_file: Path, image_root: Path) -> list[dict]:
     """:func:`dataset_dicts` of Arrow columns (every annotation with a bbox, iscrowd and an RLE mask)."""
-    ignore = annotations.field("ignore").fill_null(0).to_numpy(zero_copy_only=False)
-    ids = annotations.field("id").to_numpy(zero_copy_only=False)
+    ignore = numpy_of(annotations.field("ignore"), null=0)
+    ids = numpy_of(annotations.field("id"))
     if ignore.any():
         raise CurateError(json_file, f"annotation {int(ids[ignore != 0][0])} has \"ignore\" (Detectron2 does not "
                                      "support it)")
@@ -284,7 +284,7 @@ def _dicts_of_columns(coco: dict, annotations: pa.StructArray, json_file: Path, 
         raise CurateError(json_file, "an annotation has an empty bbox")
     contiguous = np.full(max(CONTIGUOUS_ID) + 1, -1, np.int64)
     contiguous[list(CONTIGUOUS_ID)] = list(CONTIGUOUS_ID.values())
-    category = annotations.field("category_id").to_numpy(zero_copy_only=False)
+    category = numpy_of(annotations.field("category_id"))
     known = (category >= 0) & (category < len(contiguous))
     if not known.all() or (contiguous[category] < 0).any():
         bad = category[~known] if not known.all() else category[contiguous[category] < 0]
@@ -293,15 +293,15 @@ def _dicts_of_columns(coco: dict, annotations: pa.StructArray, json_file: Path, 
     sizes = segmentation.field("size")
     if len(sizes) and (pc.min(pc.list_value_length(sizes)).as_py() != 2 or sizes.null_count):
         raise CurateError(json_file, "a segmentation size is not [height, width]")
-    image_of = annotations.field("image_id").to_numpy(zero_copy_only=False)
+    image_of = numpy_of(annotations.field("image_id"))
     order = np.argsort(image_of, kind="stable")  # by image, file order within each (as pycocotools)
-    rows = zip(annotations.field("iscrowd").to_numpy(zero_copy_only=False)[order].tolist(),
-               pc.list_flatten(bbox_lists).to_numpy().reshape(-1, 4)[order].tolist()
-               if pc.all(pc.equal(pc.list_value_length(bbox_lists), 4)).as_py() else
+    rows = zip(numpy_of(annotations.field("iscrowd"))[order].tolist(),
+               numpy_of(pc.list_flatten(bbox_lists)).reshape(-1, 4)[order].tolist()
+               if (numpy_of(pc.list_value_length(bbox_lists)) == 4).all() else
                [bbox_lists[int(i)].as_py() for i in order],
                contiguous[category][order].tolist(),
-               _shared_rows(pc.list_flatten(sizes).to_numpy().reshape(-1, 2)[order]),
-               segmentation.field("counts").take(pa.array(order)).to_pylist())
+               _shared_rows(numpy_of(pc.list_flatten(sizes)).reshape(-1, 2)[order]),
+               segmentation.field("counts").take(arrow_of(order)).to_pylist())
     objs = [{"iscrowd": crowd, "bbox": box, "category_id": cat, "segmentation": {"size": size, "counts": counts},
              "bbox_mode": 1} for crowd, box, cat, size, counts in rows]  # 1: BoxMode.XYWH_ABS
     sorted_images = image_of[order]
