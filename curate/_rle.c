@@ -71,9 +71,14 @@ mark_differences(const uint8_t *p, const uint8_t *q, Py_ssize_t n, const int byt
         memcpy(&y, q + k, 8);
         uint64_t d = x ^ y;
         while (d) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            int i = __builtin_clzll(d) >> 3; /* the word's first byte is its most significant */
+            d &= ~((uint64_t)0xff << ((7 - i) * 8));
+#else
             int i = __builtin_ctzll(d) >> 3;
-            MARK((k + i) / bytes);
             d &= ~((uint64_t)0xff << (i * 8));
+#endif
+            MARK((k + i) / bytes);
         }
     }
     for (; k < total; k++)
@@ -202,6 +207,10 @@ static int check_map(const char *name, Py_buffer *view, int bytes, Py_ssize_t pi
         PyErr_Format(PyExc_ValueError, "%s: bytes per pixel must be 1..8, got %d", name, bytes);
         return -1;
     }
+    if (pixels > PY_SSIZE_T_MAX / bytes) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd pixels of %d bytes do not fit in memory", name, pixels, bytes);
+        return -1;
+    }
     if (!PyBuffer_IsContiguous(view, 'C') || view->len != pixels * bytes) {
         PyErr_Format(PyExc_ValueError, "%s: expected a C-contiguous buffer of %zd bytes, got %zd", name,
                      pixels * bytes, view->len);
@@ -222,7 +231,7 @@ static PyObject *column_starts(PyObject *self, PyObject *args)
     int with_b = b_object != Py_None;
     if (with_b && PyObject_GetBuffer(b_object, &b, PyBUF_C_CONTIGUOUS) < 0)
         goto done;
-    if (height < 1 || width < 1 || height > INT32_MAX || width > INT32_MAX) {
+    if (height < 1 || width < 1 || height > INT32_MAX || width > INT32_MAX || height > PY_SSIZE_T_MAX / width) {
         PyErr_Format(PyExc_ValueError, "height and width must be 1..2**31-1, got %zd x %zd", height, width);
         goto done;
     }
@@ -238,11 +247,15 @@ static PyObject *column_starts(PyObject *self, PyObject *args)
         goto done;
     }
     Py_ssize_t size = count * (Py_ssize_t)sizeof(int64_t);
-    if (with_b)
-        result = Py_BuildValue("(y#y#y#)", (const char *)starts, size, (const char *)values_a, size,
-                               (const char *)values_b, size);
-    else
-        result = Py_BuildValue("(y#y#O)", (const char *)starts, size, (const char *)values_a, size, Py_None);
+    /* bytearrays: the arrays NumPy makes of them are writable, as the NumPy pass's are */
+    PyObject *starts_bytes = PyByteArray_FromStringAndSize((const char *)starts, size);
+    PyObject *a_bytes_object = PyByteArray_FromStringAndSize((const char *)values_a, size);
+    PyObject *b_bytes_object = with_b ? PyByteArray_FromStringAndSize((const char *)values_b, size) : Py_NewRef(Py_None);
+    if (starts_bytes && a_bytes_object && b_bytes_object)
+        result = PyTuple_Pack(3, starts_bytes, a_bytes_object, b_bytes_object);
+    Py_XDECREF(starts_bytes);
+    Py_XDECREF(a_bytes_object);
+    Py_XDECREF(b_bytes_object);
     free(starts);
     free(values_a);
     free(values_b);
@@ -334,10 +347,16 @@ static int encode(const int64_t *starts, const int64_t *lengths, Py_ssize_t runs
     return 0;
 }
 
-static int int64_buffer(const char *name, Py_buffer *view, Py_ssize_t *count)
+/* A C-contiguous buffer of native int64 ("q", or "l" where long has 8 bytes), as NumPy exports it. */
+static int int64_buffer(const char *name, PyObject *object, Py_buffer *view, Py_ssize_t *count)
 {
-    if (view->len % 8 || !PyBuffer_IsContiguous(view, 'C')) {
-        PyErr_Format(PyExc_ValueError, "%s: expected a C-contiguous int64 buffer", name);
+    if (PyObject_GetBuffer(object, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    const char *format = view->format ? view->format : "B";
+    if (*format == '=' || *format == '@')
+        format++;
+    if (view->itemsize != 8 || !(strcmp(format, "q") == 0 || (strcmp(format, "l") == 0 && sizeof(long) == 8))) {
+        PyErr_Format(PyExc_ValueError, "%s: expected native int64 elements, got format %s", name, view->format);
         return -1;
     }
     *count = view->len / 8;
@@ -347,14 +366,16 @@ static int int64_buffer(const char *name, Py_buffer *view, Py_ssize_t *count)
 static PyObject *encode_groups(PyObject *self, PyObject *args)
 {
     Py_buffer starts = {0}, lengths = {0}, group_first = {0};
+    PyObject *starts_object, *lengths_object, *group_first_object;
     Py_ssize_t height, width, runs, runs_too, groups;
     PyObject *result = NULL, *offsets = NULL, *areas = NULL, *boxes = NULL;
-    if (!PyArg_ParseTuple(args, "y*y*y*nn", &starts, &lengths, &group_first, &height, &width))
+    if (!PyArg_ParseTuple(args, "OOOnn", &starts_object, &lengths_object, &group_first_object, &height, &width))
         return NULL;
-    if (int64_buffer("starts", &starts, &runs) < 0 || int64_buffer("lengths", &lengths, &runs_too) < 0 ||
-        int64_buffer("group_first", &group_first, &groups) < 0)
+    if (int64_buffer("starts", starts_object, &starts, &runs) < 0 ||
+        int64_buffer("lengths", lengths_object, &lengths, &runs_too) < 0 ||
+        int64_buffer("group_first", group_first_object, &group_first, &groups) < 0)
         goto done;
-    if (runs != runs_too || height < 1 || width < 1 || (groups == 0) != (runs == 0)) {
+    if (runs != runs_too || height < 1 || width < 1 || height > INT64_MAX / width || (groups == 0) != (runs == 0)) {
         PyErr_SetString(PyExc_ValueError, "starts and lengths differ in length, or no height, width or group");
         goto done;
     }
@@ -406,4 +427,15 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "curate._rle",
                                     "curate.rle's per-frame passes compiled (see _rle.c).", -1, methods};
 
-PyMODINIT_FUNC PyInit__rle(void) { return PyModule_Create(&module); }
+/* What curate/rle.py expects (its COMPILED_VERSION): a build of an older _rle.c is not used. */
+#define VERSION 3
+
+PyMODINIT_FUNC PyInit__rle(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddIntConstant(m, "VERSION", VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -33,9 +33,13 @@ import pycocotools.mask as mask_util
 
 from curate.buffers import scratch
 
+#: The curate/_rle.c this code calls (its VERSION): an older build left in the tree is not used.
+COMPILED_VERSION = 3
 try:  # the run sweep and the RLE encoder compiled (curate/_rle.c); optional: NumPy does the same
     from curate import _rle
 except ImportError:  # pragma: no cover - only where the install could not compile it
+    _rle = None
+if getattr(_rle, "VERSION", None) != COMPILED_VERSION:
     _rle = None
 
 #: ``SYNMIX_RLE=numpy`` forces the NumPy code of :func:`column_runs` and :func:`encode_instances`.
@@ -152,7 +156,9 @@ def column_runs(*maps: np.ndarray) -> Runs:
         empty = np.zeros(0, dtype=np.int64)
         return Runs(empty, tuple(np.zeros(0, dtype=np.int32 if _is_packed(m) else m.dtype) for m in maps),
                     height, width)
-    if len(maps) <= 2 and all(m.dtype.kind in "biu" for m in maps) and implementation() == "compiled":  # bytes = values
+    # bytes equal <=> values equal, and values read in this machine's byte order: native integers
+    # (not bool: any non-zero byte is True; not floats: -0.0 == 0.0)
+    if len(maps) <= 2 and all(m.dtype.kind in "iu" and m.dtype.isnative for m in maps) and implementation() == "compiled":
         return _swept_runs(maps, height, width)
     starts = _compared_starts(maps, height, width)
     cols, rows = np.divmod(starts, height)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+import sysconfig
+
 import numpy as np
 import pycocotools.mask as mask_util
 import pytest
@@ -153,9 +158,19 @@ def test_real_cityscapes_frames_match_pycocotools(fixtures_dir):
     assert any((read_png(p) == LABEL_ID["car"]).any() for p in paths)
 
 
+def _c_compiler() -> bool:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()
+    return bool(compiler) and shutil.which(compiler[0]) is not None
+
+
+needs_compiled = pytest.mark.skipif(rle_module._rle is None, reason="curate/_rle.c is not built here (no C compiler)")
+
+
+@pytest.mark.skipif(not _c_compiler(), reason="no C compiler: the install uses the NumPy code (same output)")
 def test_compiled_run_sweep_is_built(monkeypatch):
     """install.sh compiles curate/_rle.c (setup.py); without it convert falls back to NumPy, same
-    output but ~1 ms a frame slower, which only a benchmark would notice — so a test does."""
+    output but ~1 ms a frame slower, which only a benchmark would notice — so a test does, where
+    a C compiler is there to build it."""
     monkeypatch.delenv(rle_module.RLE_ENV, raising=False)
     assert rle_module._rle is not None and rle_module.implementation() == "compiled"
     monkeypatch.setenv(rle_module.RLE_ENV, "numpy")  # what the pinned-output test's fallback run sets
@@ -180,6 +195,7 @@ def _assert_both_runs(monkeypatch, *maps):
         assert a.dtype == b.dtype and np.array_equal(a, b), (a.dtype, b.dtype)
 
 
+@needs_compiled
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (2, 2), (3, 17), (33, 9), (64, 130)])
 def test_compiled_sweep_finds_the_runs_numpy_finds(shape):
     """Every dtype, one and two maps, packed RGB maps, few and many distinct values (runs of every
@@ -196,6 +212,7 @@ def test_compiled_sweep_finds_the_runs_numpy_finds(shape):
                 assert np.array_equal(swept, compared), (dtype, distinct, [m.shape for m in maps])
 
 
+@needs_compiled
 @pytest.mark.parametrize("dtype", [np.uint8, bool, np.int8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
                                    np.uint64])
 def test_compiled_sweep_reads_the_values_numpy_reads(monkeypatch, dtype):
@@ -223,6 +240,7 @@ def test_packed_maps_give_the_runs_and_values_of_their_ids():
     assert np.array_equal(from_ids.values[1], from_packed.values[1])
 
 
+@needs_compiled
 def test_real_cityscapes_runs_by_both_passes(fixtures_dir):
     paths = sorted((fixtures_dir / "cityscapes-real" / "gtFine").glob("*/*/*_gtFine_*Ids.png"))
     assert len(paths) >= 20
@@ -252,6 +270,7 @@ def _assert_same_masks(a, b):
     assert a.bboxes.dtype == b.bboxes.dtype == np.float64 and np.array_equal(a.bboxes, b.bboxes)
 
 
+@needs_compiled
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 7), (40, 30), (257, 3)])
 def test_compiled_encoder_gives_the_bytes_numpy_gives(monkeypatch, shape):
     """Ids touching pixel 0 and the last pixel, runs crossing columns, long and single-pixel runs,
@@ -266,6 +285,7 @@ def test_compiled_encoder_gives_the_bytes_numpy_gives(monkeypatch, shape):
         _assert_same_masks(*_encoded_both_ways(monkeypatch, runs, ids=runs.values[0] // 2))
 
 
+@needs_compiled
 def test_compiled_encoder_on_frames_beyond_32_bit_counts(monkeypatch):
     """Counts above 2**32 (pycocotools' uint32 cannot hold them; the NumPy code then encodes
     itself): the runs of a 70,000 x 70,000 frame, built without its pixels."""
@@ -278,9 +298,46 @@ def test_compiled_encoder_on_frames_beyond_32_bit_counts(monkeypatch):
     assert compiled.ids.tolist() == [4, 9] and compiled.areas.tolist() == [pixels - 7 - 3 * height, 2]
 
 
+@needs_compiled
 def test_real_cityscapes_masks_by_both_encoders(monkeypatch, fixtures_dir):
     paths = sorted((fixtures_dir / "cityscapes-real" / "gtFine").glob("*/*/*_gtFine_instanceIds.png"))
     assert len(paths) >= 20
     for path in paths:
         runs = column_runs(read_png(path))
         _assert_same_masks(*_encoded_both_ways(monkeypatch, runs, keep=runs.values[0] >= FIRST_INSTANCE_LABEL_ID))
+
+
+def test_maps_in_the_other_byte_order_keep_their_values():
+    """The sweep reads pixels in this machine's byte order: other orders go to NumPy."""
+    for dtype in (">i4", "<i4", ">u2", "<u2"):
+        m = np.array([[1, 1], [2, 3]], dtype=dtype)
+        assert column_runs(m).values[0].tolist() == [1, 2, 1, 3], dtype
+
+
+@needs_compiled
+def test_compiled_module_checks_its_inputs():
+    """Sizes that would overflow, and int32 where int64 is expected, are errors, not reads past a buffer."""
+    with pytest.raises(ValueError):
+        rle_module._rle.column_starts(np.zeros(4, np.int64), 8, None, 0, 1263665316, 1824726041)
+    with pytest.raises(ValueError):
+        rle_module._rle.column_starts(np.zeros(6, np.uint8), 1, None, 0, 2, 2)  # 6 bytes for 4 pixels
+    with pytest.raises(ValueError, match="int64"):
+        rle_module._rle.encode_groups(np.zeros(2, np.int32), np.ones(2, np.int32), np.zeros(2, np.int32), 2, 2)
+    ok = rle_module._rle.encode_groups(np.array([0], np.int64), np.array([4], np.int64), np.array([0], np.int64), 2, 2)
+    assert bytes(ok[0]) == b"04"  # pycocotools' string of a full 2x2 mask: counts [0, 4]
+
+
+def test_runs_are_writable_arrays_either_way(monkeypatch):
+    m = np.array([[1, 1], [2, 3]], dtype=np.int32)
+    for implementation in ("", "numpy"):
+        monkeypatch.setenv(rle_module.RLE_ENV, implementation)
+        runs = column_runs(m)
+        assert runs.starts.flags.writeable and runs.values[0].flags.writeable
+
+
+@needs_compiled
+def test_a_build_of_another_version_is_not_used():
+    """An older curate/_rle.c build left in the tree (its functions may differ) leaves NumPy in charge."""
+    code = ("import curate._rle as c\nc.VERSION = -1\nimport curate.rle as r\nprint(r.implementation())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["numpy"], proc.stderr
