@@ -13,7 +13,10 @@ k instances costs k full-frame comparisons. Here the frame is swept once:
    encoder (:func:`encode_coco_counts`, vectorised numpy, for frames too big for its uint32).
 
 Everything after step 1 is O(number of runs), which on real label maps is about 1 % of the
-pixels. The result is byte-identical to pycocotools (tests assert it): ``counts`` equals
+pixels. Steps 1-2 and 4-5 are compiled (``curate/_rle.c``, built at install: one sweep over the
+maps' bytes, one encoding pass); the NumPy code here does the same where it is not built or
+``SYNMIX_RLE=numpy`` (same bytes, tests assert it).
+The result is byte-identical to pycocotools (tests assert it): ``counts`` equals
 ``mask.encode(np.asfortranarray(id_map == id))["counts"].decode()`` and ``bbox`` equals
 ``mask.toBbox`` of it.
 
