@@ -194,7 +194,7 @@ def _compared_starts(maps: tuple[np.ndarray, ...], height: int, width: int) -> n
     other = scratch("rle.other", (height, width), bool) if len(maps) > 1 else None
     for i, m in enumerate(maps):
         if _is_packed(m):
-            m = _packed_as_uint32(m)
+            m = unpack(m, buffer="rle.packed")
         target = starts_run if i == 0 else other
         np.not_equal(m[1:], m[:-1], out=target[1:])
         np.not_equal(m[0, 1:], m[-1, :-1], out=target[0, 1:])
@@ -205,20 +205,21 @@ def _compared_starts(maps: tuple[np.ndarray, ...], height: int, width: int) -> n
     return np.flatnonzero(cv2.transpose(starts_run.view(np.uint8), dst=transposed).view(bool).reshape(-1))
 
 
-def _packed_as_uint32(m: np.ndarray) -> np.ndarray:
-    """A packed (H, W, 3) map as H×W uint32 for comparing: one colour conversion adds a fourth byte
-    (the same filler on every pixel, so equal pixels stay equal)."""
-    rgba = scratch("rle.packed", (*m.shape[:2], 4), np.uint8)
-    return cv2.cvtColor(np.ascontiguousarray(m), cv2.COLOR_RGB2RGBA, dst=rgba).view("<u4")[..., 0]
+def unpack(m: np.ndarray, buffer: str | None = None) -> np.ndarray:
+    """The values of a packed (..., 3) uint8 map (byte 0 lowest: Synscapes' R + 256·G + 65536·B) as
+    int32, in a :func:`curate.buffers.scratch` array named ``buffer`` if given. One colour conversion
+    to 4 bytes a pixel read as little-endian uint32, then a mask: ~10x cheaper than three channel casts."""
+    m = np.ascontiguousarray(m)
+    rgba = scratch(buffer, (*m.shape[:-1], 4), np.uint8) if buffer else None
+    values = cv2.cvtColor(m, cv2.COLOR_RGB2RGBA, dst=rgba).view("<u4")[..., 0]  # little-endian on any host
+    np.bitwise_and(values, 0xFFFFFF, out=values)
+    return values.view("<i4")
 
 
 def _values_at(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    if _is_packed(values):  # byte 0 lowest
+    if _is_packed(values):
         picked = np.ascontiguousarray(values).reshape(-1, 3).take(rows * values.shape[1] + cols, axis=0)
-        packed = picked[:, 0].astype(np.int32)
-        packed |= picked[:, 1].astype(np.int32) << 8
-        packed |= picked[:, 2].astype(np.int32) << 16
-        return packed
+        return unpack(picked.reshape(-1, 1, 3)).reshape(-1)
     if values.flags.c_contiguous:  # a flat take is ~2x cheaper than 2-D fancy indexing
         return values.reshape(-1).take(rows * values.shape[1] + cols)
     return values[rows, cols]
