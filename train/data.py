@@ -280,7 +280,8 @@ def _dicts_of_columns(coco: dict, annotations: pa.StructArray, json_file: Path, 
     if len(np.unique(ids)) != len(ids):
         raise CurateError(json_file, "annotation ids repeat")
     bbox_lists = annotations.field("bbox")
-    if len(bbox_lists) and pc.min(pc.list_value_length(bbox_lists)).as_py() == 0:
+    bbox_lengths = numpy_of(pc.list_value_length(bbox_lists))  # read_training_coco: no null bbox
+    if len(bbox_lists) and bbox_lengths.min() == 0:
         raise CurateError(json_file, "an annotation has an empty bbox")
     contiguous = np.full(max(CONTIGUOUS_ID) + 1, -1, np.int64)
     contiguous[list(CONTIGUOUS_ID)] = list(CONTIGUOUS_ID.values())
@@ -297,7 +298,7 @@ def _dicts_of_columns(coco: dict, annotations: pa.StructArray, json_file: Path, 
     order = np.argsort(image_of, kind="stable")  # by image, file order within each (as pycocotools)
     rows = zip(numpy_of(annotations.field("iscrowd"))[order].tolist(),
                numpy_of(pc.list_flatten(bbox_lists)).reshape(-1, 4)[order].tolist()
-               if (numpy_of(pc.list_value_length(bbox_lists)) == 4).all() else
+               if (bbox_lengths == 4).all() else
                [bbox_lists[int(i)].as_py() for i in order],
                contiguous[category][order].tolist(),
                _shared_rows(numpy_of(pc.list_flatten(sizes)).reshape(-1, 2)[order]),
