@@ -29,6 +29,22 @@
  *                     them with NumPy: counts [gap, run, gap, run, ..., trailing gap if any],
  *                     each from the 4th on minus the count two before, 5 bits a character.
  *
+ * encode_run_groups(starts, group, groups, height, width) -> (present, text, offsets, areas, boxes)
+ *
+ *   starts    int64 column-major starts of runs that cover the frame (ascending, from 0);
+ *   group     int64 group of each run, 0..groups-1, or -1 for none.
+ *   returns   encode_groups' (text, offsets, areas, boxes) for every group that has a run, those
+ *             groups ascending in present (int64): neighbouring runs of one group are joined first
+ *             (curate.rle.merge_runs), each group's runs kept in pixel order (a counting sort by
+ *             group). The same as curate.rle.encode_instances(merge_runs(runs, group), keep=group >= 0).
+ *
+ * value_pairs(a, b, starts, pixels) -> (of_run, first, second, pixels_of_pair)
+ *
+ *   a, b      int64 values of each run (its two maps' values), starts as above, pixels the frame's.
+ *   returns   the distinct (a, b) pairs, ascending by a then b (first, second: int64), each pair's
+ *             pixels (int64) and each run's pair (of_run: int64 index into them); found with a
+ *             small hash table (a frame has a few dozen pairs among thousands of runs).
+ *
  * No vector instructions beyond what the compiler's default target has, so one build runs on
  * every machine of its architecture. The GIL is released while the buffers are worked on.
  */
@@ -416,11 +432,278 @@ done:
     return result;
 }
 
+
+/* --- encode_run_groups ---------------------------------------------------------------------- */
+
+static PyObject *encode_run_groups(PyObject *self, PyObject *args)
+{
+    Py_buffer starts = {0}, group = {0};
+    PyObject *starts_object, *group_object;
+    Py_ssize_t groups, height, width, runs, runs_too;
+    PyObject *result = NULL, *present = NULL, *offsets = NULL, *areas = NULL, *boxes = NULL;
+    int64_t *merged_start = NULL, *merged_length = NULL, *merged_group = NULL, *sorted_start = NULL;
+    int64_t *sorted_length = NULL, *first = NULL, *count = NULL;
+    if (!PyArg_ParseTuple(args, "OOnnn", &starts_object, &group_object, &groups, &height, &width))
+        return NULL;
+    if (int64_buffer("starts", starts_object, &starts, &runs) < 0 ||
+        int64_buffer("group", group_object, &group, &runs_too) < 0)
+        goto done;
+    if (runs != runs_too || height < 1 || width < 1 || height > INT64_MAX / width || groups < 0 ||
+        groups > PY_SSIZE_T_MAX / 32) {
+        PyErr_SetString(PyExc_ValueError, "starts and group differ in length, or a bad height, width or group count");
+        goto done;
+    }
+    const int64_t *start = starts.buf, *of_run = group.buf, pixels = (int64_t)height * width;
+    for (Py_ssize_t r = 0; r < runs; r++) /* runs must tile the frame; groups be in range */
+        if ((r ? start[r] <= start[r - 1] : start[r] != 0) || start[r] >= pixels || of_run[r] < -1 ||
+            of_run[r] >= groups) {
+            PyErr_SetString(PyExc_ValueError, "starts must rise from 0 within the frame, groups be -1..groups-1");
+            goto done;
+        }
+    size_t n = (size_t)runs + 1;
+    merged_start = malloc(n * 8);
+    merged_length = malloc(n * 8);
+    merged_group = malloc(n * 8);
+    sorted_start = malloc(n * 8);
+    sorted_length = malloc(n * 8);
+    first = malloc(((size_t)groups + 1) * 8);
+    count = calloc((size_t)groups + 1, 8);
+    if (!merged_start || !merged_length || !merged_group || !sorted_start || !sorted_length || !first || !count) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* neighbours of one group joined; runs of no group left out */
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t r = 0; r < runs; r++) {
+        int64_t end = r + 1 < runs ? start[r + 1] : pixels;
+        if (of_run[r] < 0)
+            continue;
+        if (kept && merged_group[kept - 1] == of_run[r] && merged_start[kept - 1] + merged_length[kept - 1] == start[r]) {
+            merged_length[kept - 1] += end - start[r];
+            continue;
+        }
+        merged_start[kept] = start[r];
+        merged_length[kept] = end - start[r];
+        merged_group[kept] = of_run[r];
+        count[of_run[r]]++;
+        kept++;
+    }
+    Py_ssize_t present_count = 0, position = 0;
+    for (Py_ssize_t g = 0; g < groups; g++) {
+        if (count[g])
+            present_count++;
+        first[g] = position;
+        position += count[g];
+    }
+    present = PyByteArray_FromStringAndSize(NULL, present_count * 8);
+    offsets = PyByteArray_FromStringAndSize(NULL, (present_count + 1) * 8);
+    areas = PyByteArray_FromStringAndSize(NULL, present_count * 8);
+    boxes = PyByteArray_FromStringAndSize(NULL, present_count * 32);
+    if (!present || !offsets || !areas || !boxes)
+        goto done;
+    int64_t *present_groups = (int64_t *)PyByteArray_AS_STRING(present);
+    for (Py_ssize_t g = 0, k = 0; g < groups; g++)
+        if (count[g])
+            present_groups[k++] = g;
+    /* counting sort by group, stable: each group's runs stay in pixel order */
+    for (Py_ssize_t r = 0; r < kept; r++) {
+        int64_t at = first[merged_group[r]]++;
+        sorted_start[at] = merged_start[r];
+        sorted_length[at] = merged_length[r];
+    }
+    for (Py_ssize_t k = 0, at = 0; k < present_count; k++) { /* each present group's first run */
+        first[k] = at;
+        at += count[present_groups[k]];
+    }
+    char *text = NULL;
+    Py_ssize_t text_length = 0;
+    if (encode(sorted_start, sorted_length, kept, first, present_count, height, pixels, &text, &text_length,
+               (int64_t *)PyByteArray_AS_STRING(offsets), (int64_t *)PyByteArray_AS_STRING(areas),
+               (double *)PyByteArray_AS_STRING(boxes)) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    PyObject *encoded = PyBytes_FromStringAndSize(text, text_length);
+    free(text);
+    if (encoded)
+        result = Py_BuildValue("(ONOOO)", present, encoded, offsets, areas, boxes);
+done:
+    Py_XDECREF(present);
+    Py_XDECREF(offsets);
+    Py_XDECREF(areas);
+    Py_XDECREF(boxes);
+    free(merged_start);
+    free(merged_length);
+    free(merged_group);
+    free(sorted_start);
+    free(sorted_length);
+    free(first);
+    free(count);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&group);
+    return result;
+}
+
+
+/* --- value_pairs ---------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t a, b;
+} Pair;
+
+static const Pair *sorting_pairs; /* qsort has no context argument in C99 */
+
+static int compare_pairs(const void *x, const void *y)
+{
+    const Pair *p = &sorting_pairs[*(const int64_t *)x], *q = &sorting_pairs[*(const int64_t *)y];
+    if (p->a != q->a)
+        return p->a < q->a ? -1 : 1;
+    return p->b < q->b ? -1 : p->b > q->b;
+}
+
+static inline uint64_t pair_hash(int64_t a, int64_t b)
+{
+    uint64_t h = (uint64_t)a * 0x9E3779B97F4A7C15ull ^ ((uint64_t)b + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full;
+    return h ^ (h >> 29);
+}
+
+static PyObject *value_pairs(PyObject *self, PyObject *args)
+{
+    Py_buffer a = {0}, b = {0}, starts = {0};
+    PyObject *a_object, *b_object, *starts_object;
+    Py_ssize_t runs, runs_b, runs_s, pixels;
+    PyObject *result = NULL, *of_run = NULL, *first = NULL, *second = NULL, *pixels_of = NULL;
+    Pair *pairs = NULL;
+    int64_t *slots = NULL, *counts = NULL, *order = NULL, *rank = NULL;
+    if (!PyArg_ParseTuple(args, "OOOn", &a_object, &b_object, &starts_object, &pixels))
+        return NULL;
+    if (int64_buffer("a", a_object, &a, &runs) < 0 || int64_buffer("b", b_object, &b, &runs_b) < 0 ||
+        int64_buffer("starts", starts_object, &starts, &runs_s) < 0)
+        goto done;
+    const int64_t *va = a.buf, *vb = b.buf, *start = starts.buf;
+    if (runs != runs_b || runs != runs_s) {
+        PyErr_SetString(PyExc_ValueError, "a, b and starts differ in length");
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < runs; r++)
+        if ((r ? start[r] <= start[r - 1] : start[r] != 0) || start[r] >= pixels) {
+            PyErr_SetString(PyExc_ValueError, "starts must rise from 0 within the frame");
+            goto done;
+        }
+    of_run = PyByteArray_FromStringAndSize(NULL, runs * 8);
+    if (!of_run)
+        goto done;
+    int64_t *pair_of_run = (int64_t *)PyByteArray_AS_STRING(of_run);
+    size_t capacity = 64, distinct = 0; /* open addressing, at most half full */
+    slots = malloc(capacity * 8);
+    pairs = malloc(capacity / 2 * sizeof(Pair));
+    counts = malloc(capacity / 2 * 8);
+    if (!slots || !pairs || !counts) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(slots, 0xff, capacity * 8);
+    int64_t last = -1;
+    for (Py_ssize_t r = 0; r < runs; r++) {
+        int64_t length = (r + 1 < runs ? start[r + 1] : pixels) - start[r];
+        if (last >= 0 && pairs[last].a == va[r] && pairs[last].b == vb[r]) { /* most runs repeat the one before */
+            pair_of_run[r] = last;
+            counts[last] += length;
+            continue;
+        }
+        size_t at = pair_hash(va[r], vb[r]) & (capacity - 1);
+        while (slots[at] >= 0 && (pairs[slots[at]].a != va[r] || pairs[slots[at]].b != vb[r]))
+            at = (at + 1) & (capacity - 1);
+        if (slots[at] < 0) {
+            if (distinct + 1 > capacity / 2) { /* grow and rehash */
+                size_t bigger = capacity * 2;
+                int64_t *new_slots = malloc(bigger * 8);
+                Pair *new_pairs = realloc(pairs, bigger / 2 * sizeof(Pair));
+                if (new_pairs)
+                    pairs = new_pairs;
+                int64_t *new_counts = realloc(counts, bigger / 2 * 8);
+                if (new_counts)
+                    counts = new_counts;
+                if (!new_slots || !new_pairs || !new_counts) {
+                    free(new_slots);
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                memset(new_slots, 0xff, bigger * 8);
+                for (size_t k = 0; k < distinct; k++) {
+                    size_t to = pair_hash(pairs[k].a, pairs[k].b) & (bigger - 1);
+                    while (new_slots[to] >= 0)
+                        to = (to + 1) & (bigger - 1);
+                    new_slots[to] = (int64_t)k;
+                }
+                free(slots);
+                slots = new_slots;
+                capacity = bigger;
+                at = pair_hash(va[r], vb[r]) & (capacity - 1);
+                while (slots[at] >= 0)
+                    at = (at + 1) & (capacity - 1);
+            }
+            slots[at] = (int64_t)distinct;
+            pairs[distinct].a = va[r];
+            pairs[distinct].b = vb[r];
+            counts[distinct] = 0;
+            distinct++;
+        }
+        last = slots[at];
+        pair_of_run[r] = last;
+        counts[last] += length;
+    }
+    order = malloc((distinct + 1) * 8);
+    rank = malloc((distinct + 1) * 8);
+    first = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)distinct * 8);
+    second = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)distinct * 8);
+    pixels_of = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)distinct * 8);
+    if (!order || !rank) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!first || !second || !pixels_of)
+        goto done;
+    for (size_t k = 0; k < distinct; k++)
+        order[k] = (int64_t)k;
+    sorting_pairs = pairs; /* under the GIL: no other thread sorts at the same time */
+    qsort(order, distinct, 8, compare_pairs);
+    int64_t *out_a = (int64_t *)PyByteArray_AS_STRING(first), *out_b = (int64_t *)PyByteArray_AS_STRING(second);
+    int64_t *out_pixels = (int64_t *)PyByteArray_AS_STRING(pixels_of);
+    for (size_t k = 0; k < distinct; k++) {
+        rank[order[k]] = (int64_t)k;
+        out_a[k] = pairs[order[k]].a;
+        out_b[k] = pairs[order[k]].b;
+        out_pixels[k] = counts[order[k]];
+    }
+    for (Py_ssize_t r = 0; r < runs; r++)
+        pair_of_run[r] = rank[pair_of_run[r]];
+    result = PyTuple_Pack(4, of_run, first, second, pixels_of);
+done:
+    Py_XDECREF(of_run);
+    Py_XDECREF(first);
+    Py_XDECREF(second);
+    Py_XDECREF(pixels_of);
+    free(pairs);
+    free(slots);
+    free(counts);
+    free(order);
+    free(rank);
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&b);
+    PyBuffer_Release(&starts);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"column_starts", column_starts, METH_VARARGS,
      "column_starts(a, a_bytes, b, b_bytes, height, width) -> (starts, values_a, values_b) (see the module source)."},
     {"encode_groups", encode_groups, METH_VARARGS,
      "encode_groups(starts, lengths, group_first, height, width) -> (text, offsets, areas, boxes) (see the module source)."},
+    {"encode_run_groups", encode_run_groups, METH_VARARGS,
+     "encode_run_groups(starts, group, groups, height, width) -> (present, text, offsets, areas, boxes) (see the module source)."},
+    {"value_pairs", value_pairs, METH_VARARGS,
+     "value_pairs(a, b, starts, pixels) -> (of_run, first, second, pixels_of_pair) (see the module source)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -428,7 +711,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "curate._rle",
                                     "curate.rle's per-frame passes compiled (see _rle.c).", -1, methods};
 
 /* What curate/rle.py expects (its COMPILED_VERSION): a build of an older _rle.c is not used. */
-#define VERSION 3
+#define VERSION 4
 
 PyMODINIT_FUNC PyInit__rle(void)
 {

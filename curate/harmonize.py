@@ -1,9 +1,11 @@
 """Synscapes → Cityscapes labelling conventions, as named, switchable rules.
 
 A frame is held as the column-major runs of its (instance map, class map) pair
-(:func:`curate.rle.column_runs`) plus one :class:`InstanceRecord` per instance. A rule is a pure
-function ``(FrameInstances) -> (FrameInstances, counts)``: it relabels *runs* (a vectorised
-lookup over a few thousand runs, never a full-frame mask per instance) and edits records.
+(:func:`curate.rle.column_runs`), the distinct (instance id, class) pairs of those runs with their
+pixels (:func:`curate.rle.value_pairs`: a few dozen per frame) and one :class:`InstanceRecord` per
+instance. A rule is a pure function ``(FrameInstances) -> (FrameInstances, counts)``: it relabels
+*pairs* — every rule decides by a pixel's instance and class, so a run's harmonized id is its
+pair's; never a full-frame mask per instance, nor a pass over the runs — and edits records.
 :func:`harmonize` applies the selected rules in the canonical order of :data:`RULES` and reports
 the instances per class after every step. ``curate.rle.expand_runs`` turns the result back into
 a pixel map when one is wanted (``--gtfine``).
@@ -56,7 +58,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from curate.labels import COCO_ID_BY_LABEL_ID, ID_TO_LABEL, INSTANCE_ID_OFFSET, LABEL_ID
-from curate.rle import Runs, is_in
+from curate.rle import Runs, ValuePairs, is_in, value_pairs
 
 #: Offset added to a two-wheeler's id to name the rider split off it (Synscapes ids are 24-bit).
 RIDER_ID_OFFSET = 1 << 24
@@ -80,85 +82,55 @@ class InstanceRecord:
 
 @dataclass(frozen=True)
 class FrameInstances:
-    """A frame's instances as runs: ``instance_ids[r]`` is the harmonized id on run ``r`` (0: none)."""
+    """A frame's instances as runs. Rules never touch the runs: every run's harmonized id is a
+    function of its (source instance id, class) pair, so a rule relabels the frame's few dozen
+    distinct pairs (``pair_ids``) and :attr:`instance_ids` gathers them per run when wanted."""
 
     runs: Runs  # values: (source instance id, class id) per run
-    instance_ids: np.ndarray
+    pairs: ValuePairs  # the distinct (source id, class id) pairs of the runs, their pixels, each run's pair
+    pair_ids: tuple[int, ...]  # harmonized id of each pair (0: none)
     records: dict[int, InstanceRecord] = field(default_factory=dict)
-    #: :func:`id_index` of ``instance_ids`` when already known (else computed on first use).
-    known_index: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def class_ids(self) -> np.ndarray:
         return self.runs.values[1]
 
-    def index(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids, slot)``: ascending ids and, per run, the position of its id in them, so that a
-        per-id table becomes a gather (:func:`run_values`) instead of a search per run."""
-        if self.known_index is None:
-            object.__setattr__(self, "known_index", id_index(self.instance_ids))  # a cache, not a change
-        return self.known_index
-
-
-def id_index(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of ``ids`` (ascending) and each element's position in them (one stable sort:
-    on run ids, long stretches of equal values, several times faster than np.unique's quicksort)."""
-    ids = np.asarray(ids)
-    slot = np.empty(len(ids), dtype=np.intp)
-    if len(ids) == 0:
-        return ids.astype(np.int64), slot
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-    first = np.empty(len(ids), dtype=bool)
-    first[0] = True
-    np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=first[1:])
-    slot[order] = np.cumsum(first) - 1
-    return sorted_ids[first].astype(np.int64, copy=False), slot
-
-
-def _index_from_candidates(ids: np.ndarray, candidates) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`id_index` by a search among known ``candidates`` (plus 0) instead of a sort, or None
-    when ``ids`` holds a value outside them. The ids list every candidate, present or not."""
-    known = np.array(sorted({0, *candidates}), dtype=np.int64)
-    slot = np.searchsorted(known, ids)
-    np.minimum(slot, len(known) - 1, out=slot)
-    if not np.array_equal(known[slot], ids):
-        return None
-    return known, slot
+    @property
+    def instance_ids(self) -> np.ndarray:
+        """The harmonized id on every run (0: none), int64."""
+        return np.array(self.pair_ids, dtype=np.int64)[self.pairs.of_run] if self.pair_ids else \
+            np.zeros(len(self.runs), dtype=np.int64)
 
 
 def run_values(state: FrameInstances, table: dict[int, int], default: int = -1) -> np.ndarray:
-    """``table[id]`` for the harmonized id of every run (``default`` where absent), through the
-    state's id index (a gather, not a search per run)."""
-    ids, slot = state.index()
-    per_id = np.fromiter((table.get(i, default) for i in ids.tolist()), dtype=np.int64, count=len(ids))
-    return per_id[slot]
+    """``table[id]`` for the harmonized id of every run (``default`` where absent): one lookup per
+    pair, then a gather."""
+    per_pair = np.array([table.get(i, default) for i in state.pair_ids], dtype=np.int64)
+    return per_pair[state.pairs.of_run] if len(per_pair) else np.zeros(len(state.runs), dtype=np.int64)
 
 
-def _pixels(index: tuple[np.ndarray, np.ndarray], lengths: np.ndarray) -> dict[int, int]:
-    """Pixels of every non-zero id of an id index (ids no run has count 0)."""
-    ids, slot = index
-    sums = np.bincount(slot, weights=lengths, minlength=len(ids)).astype(np.int64)
-    return {i: n for i, n in zip(ids.tolist(), sums.tolist()) if i != 0}
-
-
-def from_meta(runs: Runs, meta_classes: dict[int, int], pixels: dict[int, int] | None = None) -> FrameInstances:
+def from_meta(runs: Runs, meta_classes: dict[int, int]) -> FrameInstances:
     """Initial state: one record per meta instance (visible or not), ids unchanged.
 
     ``runs``: :func:`curate.rle.column_runs` of (instance map, class map); ``meta_classes``:
     meta instance id → class id. Every non-zero id of the map must be in ``meta_classes``
-    (the reader checks that). ``pixels``: pixel count per non-zero id, if already known.
+    (the reader checks that, with :func:`present_ids`).
     """
-    index = _index_from_candidates(runs.values[0], meta_classes) or id_index(runs.values[0])
-    if pixels is None:
-        pixels = _pixels(index, runs.lengths)
+    pairs = value_pairs(runs)
+    pixels: dict[int, int] = {}
+    for iid, n in zip(pairs.first, pairs.pixels):
+        pixels[iid] = pixels.get(iid, 0) + n
     records = {
         iid: InstanceRecord(id=iid, source_id=iid, label_id=cls, rule="original",
                             pixels=pixels.get(iid, 0), meta_id=iid)
         for iid, cls in sorted(meta_classes.items())
     }
-    return FrameInstances(runs=runs, instance_ids=runs.values[0].astype(np.int64), records=records,
-                          known_index=index)
+    return FrameInstances(runs=runs, pairs=pairs, pair_ids=tuple(pairs.first), records=records)
+
+
+def present_ids(state: FrameInstances) -> list[int]:
+    """The source ids the runs hold (0 included when present), ascending."""
+    return sorted(set(state.pairs.first))
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -172,21 +144,17 @@ def rider_split(state: FrameInstances) -> tuple[FrameInstances, dict]:
               "other_pixels_kept_with_vehicle": 0, "vehicles_left_without_pixels": 0}
     if not two_wheelers:
         return state, counts
-    ids = state.instance_ids
-    unique, slot = state.index()
-    lengths = state.runs.lengths
-    vehicle_class = run_values(state, two_wheelers)  # -1 on runs of other instances
-    on_vehicle = vehicle_class >= 0
-    rider_runs = on_vehicle & (state.class_ids == RIDER)
-    other_runs = on_vehicle & ~rider_runs & (state.class_ids != vehicle_class)
-    new_ids = ids.copy()
-    new_ids[rider_runs] += RIDER_ID_OFFSET
-
-    # rider pixels per vehicle, through the index: slot s holds id unique[s]
-    rider_slot = slot[rider_runs]
-    per_slot = np.bincount(rider_slot, weights=lengths[rider_runs], minlength=len(unique)).astype(np.int64)
-    ridden = np.flatnonzero(per_slot)
-    rider_pixels = {v + RIDER_ID_OFFSET: n for v, n in zip(unique[ridden].tolist(), per_slot[ridden].tolist())}
+    pair_ids = list(state.pair_ids)
+    rider_pixels: dict[int, int] = {}
+    for p, (iid, cls, n) in enumerate(zip(state.pair_ids, state.pairs.second, state.pairs.pixels)):
+        vehicle_class = two_wheelers.get(iid)
+        if vehicle_class is None:
+            continue
+        if cls == RIDER:
+            pair_ids[p] = iid + RIDER_ID_OFFSET
+            rider_pixels[iid + RIDER_ID_OFFSET] = rider_pixels.get(iid + RIDER_ID_OFFSET, 0) + n
+        elif cls != vehicle_class:
+            counts["other_pixels_kept_with_vehicle"] += n
     records = dict(state.records)
     for rider_id, n in sorted(rider_pixels.items()):
         vehicle = records[rider_id - RIDER_ID_OFFSET]
@@ -196,22 +164,10 @@ def rider_split(state: FrameInstances) -> tuple[FrameInstances, dict]:
         records[vehicle.id] = replace(vehicle, pixels=left)
         counts["vehicles_left_without_pixels"] += int(left == 0)
     counts["riders_created"] = len(rider_pixels)
-    counts["rider_pixels"] = int(sum(rider_pixels.values()))
+    counts["rider_pixels"] = sum(rider_pixels.values())
     counts["unridden_vehicles"] = sum(
         1 for i in two_wheelers if state.records[i].pixels > 0 and i + RIDER_ID_OFFSET not in rider_pixels)
-    counts["other_pixels_kept_with_vehicle"] = int(lengths[other_runs].sum())
-    # The new ids' index, without a new sort: the rider ids join the old ids (which may keep an
-    # id no run has any more: harmless for lookups).
-    candidates = np.concatenate([unique, unique[ridden] + RIDER_ID_OFFSET])
-    rider_slot_of = np.zeros(len(unique), dtype=np.intp)
-    rider_slot_of[ridden] = len(unique) + np.arange(len(ridden))
-    new_slot = slot.copy()
-    new_slot[rider_runs] = rider_slot_of[rider_slot]
-    order = np.argsort(candidates, kind="stable")
-    rank = np.empty(len(order), dtype=np.intp)
-    rank[order] = np.arange(len(order))
-    index = (candidates[order], rank[new_slot])
-    return FrameInstances(state.runs, new_ids, records, known_index=index), counts
+    return FrameInstances(state.runs, state.pairs, tuple(pair_ids), records), counts
 
 
 def drop_invisible(state: FrameInstances) -> tuple[FrameInstances, dict]:

@@ -14,7 +14,9 @@ k instances costs k full-frame comparisons. Here the frame is swept once:
 
 Everything after step 1 is O(number of runs), which on real label maps is about 1 % of the
 pixels. Steps 1-2 and 4-5 are compiled (``curate/_rle.c``, built at install: one sweep over the
-maps' bytes, one encoding pass); the NumPy code here does the same where it is not built or
+maps' bytes, one encoding pass), and so are :func:`encode_run_groups` (runs grouped by a label
+per run, merged and encoded in one pass) and :func:`value_pairs` (the distinct value pairs of
+two-map runs); the NumPy code here does the same where it is not built or
 ``SYNMIX_RLE=numpy`` (same bytes, tests assert it).
 The result is byte-identical to pycocotools (tests assert it): ``counts`` equals
 ``mask.encode(np.asfortranarray(id_map == id))["counts"].decode()`` and ``bbox`` equals
@@ -37,7 +39,7 @@ import pycocotools.mask as mask_util
 from curate.buffers import scratch
 
 #: The curate/_rle.c this code calls (its VERSION): an older build left in the tree is not used.
-COMPILED_VERSION = 3
+COMPILED_VERSION = 4
 try:  # the run sweep and the RLE encoder compiled (curate/_rle.c); optional: NumPy does the same
     from curate import _rle
 except ImportError:  # pragma: no cover - only where the install could not compile it
@@ -413,6 +415,54 @@ def encode_instances(runs: Runs, ids: np.ndarray | None = None, keep: np.ndarray
     areas = np.add.reduceat(lengths, group_first)
     bboxes = _group_boxes(starts, ends, group_first, group_last, h)
     return InstanceMasks(ids[group_first], strings, areas.astype(np.int64), bboxes, h, w)
+
+
+def encode_run_groups(runs: Runs, group: np.ndarray, groups: int) -> InstanceMasks:
+    """COCO RLE, area and bbox of each group of runs: ``group[r]`` is run ``r``'s group, 0..groups-1,
+    or -1 for none; neighbouring runs of one group join. Rows (``ids``) are the groups that have a
+    run, ascending: :func:`encode_instances` of the merged runs, in one compiled pass."""
+    group = np.asarray(group, dtype=np.int64)
+    if len(group) != len(runs):
+        raise ValueError("one group per run expected")
+    if implementation() != "compiled":
+        merged = merge_runs(runs, group)
+        return encode_instances(merged, keep=merged.values[0] >= 0)
+    present, text, offsets, areas, boxes = _rle.encode_run_groups(np.ascontiguousarray(runs.starts, dtype=np.int64),
+                                                                  group, groups, runs.height, runs.width)
+    text, bounds = text.decode("ascii"), np.frombuffer(offsets, dtype=np.int64).tolist()
+    return InstanceMasks(np.frombuffer(present, dtype=np.int64), [text[a:b] for a, b in zip(bounds, bounds[1:])],
+                         np.frombuffer(areas, dtype=np.int64), np.frombuffer(boxes, dtype=np.float64).reshape(-1, 4),
+                         runs.height, runs.width)
+
+
+@dataclass(frozen=True)
+class ValuePairs:
+    """The distinct (first, second) values of two-map runs, ascending, with the pixels of each pair,
+    and each run's pair: what per-pair tables (a few dozen entries) need to become per-run arrays."""
+
+    first: list[int]
+    second: list[int]
+    pixels: list[int]
+    of_run: np.ndarray  # int64 index into the pairs, one per run
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+
+def value_pairs(runs: Runs) -> ValuePairs:
+    """The distinct (values[0], values[1]) pairs of ``runs`` (one hash pass where compiled)."""
+    if len(runs.values) != 2:
+        raise ValueError(f"value_pairs needs runs of two maps, got {len(runs.values)}")
+    first, second = (np.asarray(v).astype(np.int64) for v in runs.values)
+    if implementation() == "compiled":
+        of_run, a, b, pixels = _rle.value_pairs(first, second, np.ascontiguousarray(runs.starts, dtype=np.int64),
+                                                runs.pixels)
+        return ValuePairs(np.frombuffer(a, dtype=np.int64).tolist(), np.frombuffer(b, dtype=np.int64).tolist(),
+                          np.frombuffer(pixels, dtype=np.int64).tolist(), np.frombuffer(of_run, dtype=np.int64))
+    pairs, of_run = np.unique(np.column_stack([first, second]), axis=0, return_inverse=True)
+    of_run = of_run.reshape(-1).astype(np.int64)
+    pixels = np.bincount(of_run, weights=runs.lengths, minlength=len(pairs)).astype(np.int64)
+    return ValuePairs(pairs[:, 0].tolist(), pairs[:, 1].tolist(), pixels.tolist(), of_run)
 
 
 def _group_boxes(starts: np.ndarray, ends: np.ndarray, group_first: np.ndarray, group_last: np.ndarray,

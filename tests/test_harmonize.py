@@ -151,3 +151,27 @@ def test_select_rules():
     assert CITYSCAPES.select_rules(None) == ("drop-ignored-classes",)
     with pytest.raises(CurateError, match="no switchable rules"):
         CITYSCAPES.select_rules("invisible")
+
+
+def test_findings_name_each_odd_instance_once():
+    """instance_findings reads the (instance, class) pairs of the runs: what the class map says
+    against the meta, per instance in id order, and meta instances without pixels last."""
+    from curate.sources.synscapes import FrameMeta, InstanceMeta, instance_findings
+
+    inst, cls, meta = frame()
+    cls[7, 4] = RIDER  # the pedestrian holds a rider pixel (and stays a person)
+    cls[5, 0] = ROAD  # a car pixel the class map calls road
+    inst[1, 5], cls[1, 5] = BIKE_ID, MOTORCYCLE  # a bicycle pixel of motorcycle class
+    meta_of = FrameMeta({}, {i: InstanceMeta(i, c, None, 0.0, 0.0, None) for i, c in meta.items()}, {})
+    found = instance_findings(state_of(inst, cls, meta).pairs, meta_of)
+    assert [(f["kind"], f["instance"], f.get("detail")) for f in found] == [
+        ("class_disagreement", CAR_ID, "car/road"),
+        ("mixed_class_instance", CAR_ID, "road, car"),
+        ("class_disagreement", PED_ID, "person/rider"),
+        ("person_with_rider_pixels", PED_ID, None),
+        ("mixed_class_instance", PED_ID, "person, rider"),
+        ("class_disagreement", BIKE_ID, "bicycle/person"),
+        ("class_disagreement", BIKE_ID, "bicycle/motorcycle"),
+        ("mixed_class_instance", BIKE_ID, "person, rider, motorcycle, bicycle"),
+        ("meta_instance_without_pixels", GHOST_ID, None),
+    ]

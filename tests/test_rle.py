@@ -341,3 +341,75 @@ def test_a_build_of_another_version_is_not_used():
     code = ("import curate._rle as c\nc.VERSION = -1\nimport curate.rle as r\nprint(r.implementation())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.split() == ["numpy"], proc.stderr
+
+
+def _grouped_both_ways(monkeypatch, runs, group, groups):
+    monkeypatch.delenv(rle_module.RLE_ENV, raising=False)
+    compiled = rle_module.encode_run_groups(runs, group, groups)
+    monkeypatch.setenv(rle_module.RLE_ENV, "numpy")
+    reference = rle_module.encode_run_groups(runs, group, groups)
+    monkeypatch.delenv(rle_module.RLE_ENV)
+    return compiled, reference
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 7), (40, 30), (257, 3)])
+def test_run_groups_are_the_masks_of_their_pixels(monkeypatch, shape):
+    """encode_run_groups: each group's mask is pycocotools' of the pixels of its runs (neighbouring
+    runs of one group joined, runs of group -1 left out), by the compiled pass and by NumPy."""
+    rng = np.random.default_rng(shape[0] * 7 + shape[1])
+    for distinct in (1, 4, 40):
+        id_map = rng.integers(0, distinct, shape).astype(np.int32)
+        runs = column_runs(id_map, rng.integers(0, 2, shape).astype(np.uint8))
+        for groups in (1, 3, 7):
+            group = rng.integers(-1, groups, len(runs))
+            group[1::4] = group[::4][: len(group[1::4])]  # neighbours of one group, to be joined
+            compiled, reference = _grouped_both_ways(monkeypatch, runs, group, groups)
+            _assert_same_masks(compiled, reference)
+            pixel_groups = expand_runs(runs, group)
+            assert compiled.ids.tolist() == sorted(set(group.tolist()) - {-1})
+            for row, g in enumerate(compiled.ids.tolist()):
+                expected = mask_util.encode(np.asfortranarray((pixel_groups == g).astype(np.uint8)))
+                assert compiled.counts[row] == expected["counts"].decode()
+                assert compiled.areas[row] == (pixel_groups == g).sum()
+                assert compiled.bboxes[row].tolist() == mask_util.toBbox(expected).tolist()
+
+
+def test_value_pairs_count_the_pixels_of_each_pair(monkeypatch):
+    rng = np.random.default_rng(5)
+    for shape in [(1, 1), (3, 4), (50, 70)]:
+        a = rng.choice(np.array([0, 7, 1 << 24, (1 << 24) + 7], np.int32), shape)
+        b = rng.integers(0, 3, shape).astype(np.uint8)
+        runs = column_runs(a, b)
+        found = []
+        for implementation in ("", "numpy"):
+            monkeypatch.setenv(rle_module.RLE_ENV, implementation)
+            found.append(rle_module.value_pairs(runs))
+        for pairs in found:
+            expected = sorted(set(zip(a.ravel().tolist(), b.ravel().tolist())))
+            assert list(zip(pairs.first, pairs.second)) == expected
+            assert pairs.pixels == [int(((a == x) & (b == y)).sum()) for x, y in expected]
+            run_pairs = np.array(expected)[pairs.of_run]
+            assert np.array_equal(run_pairs[:, 0], runs.values[0]) and np.array_equal(run_pairs[:, 1], runs.values[1])
+        assert found[0].of_run.tolist() == found[1].of_run.tolist()
+
+
+def test_value_pairs_beyond_the_first_hash_table():
+    """More distinct pairs than the compiled pass's first table holds (it grows)."""
+    a = np.arange(40 * 30, dtype=np.int32).reshape(40, 30) % 997
+    b = (np.arange(40 * 30).reshape(40, 30) % 3).astype(np.uint8)
+    pairs = rle_module.value_pairs(column_runs(a, b))
+    assert len(pairs) == len(set(zip(a.ravel().tolist(), b.ravel().tolist()))) > 900
+    assert sum(pairs.pixels) == a.size
+
+
+@needs_compiled
+def test_compiled_grouping_checks_its_inputs():
+    c = rle_module._rle
+    with pytest.raises(ValueError, match="groups"):
+        c.encode_run_groups(np.array([0, 2], np.int64), np.array([0, 5], np.int64), 2, 2, 2)  # group 5 of 2
+    with pytest.raises(ValueError, match="rise"):
+        c.encode_run_groups(np.array([0, 9], np.int64), np.array([0, 1], np.int64), 2, 2, 2)  # start beyond 4 pixels
+    with pytest.raises(ValueError, match="rise"):
+        c.value_pairs(np.zeros(2, np.int64), np.zeros(2, np.int64), np.array([1, 0], np.int64), 4)
+    with pytest.raises(ValueError, match="int64"):
+        c.value_pairs(np.zeros(2, np.int32), np.zeros(2, np.int64), np.array([0, 1], np.int64), 4)

@@ -62,7 +62,7 @@ from curate.records import (
     mask_fields,
     summary_counts,
 )
-from curate.rle import column_runs, encode_instances, expand_runs, merge_runs, unpack, value_boxes
+from curate.rle import column_runs, encode_run_groups, expand_runs, merge_runs, unpack, value_boxes
 from curate.sources.base import ConvertSettings, FrameRef, Listing, Problem, Source
 
 NAME = "synscapes"
@@ -357,7 +357,7 @@ def harmonize_frame(frame: SynscapesFrame, rules: tuple[str, ...], meta_path):
     runs = column_runs(frame.instance_map, frame.class_map)  # ids or their packed RGB: the same runs
     initial = hz.from_meta(runs, {i: m.class_id for i, m in frame.meta.instances.items()})
     # the state's id index lists every id of the map (plus, maybe, ids only the meta has)
-    check_instance_ids(meta_path, f"img/instance/{frame.frame}.png", initial.index()[0], frame.meta)
+    check_instance_ids(meta_path, f"img/instance/{frame.frame}.png", hz.present_ids(initial), frame.meta)
     state, counts = hz.harmonize(initial, tuple(rules))
     return runs, initial, state, counts
 
@@ -377,7 +377,7 @@ def convert_frame_data(
     """
     meta_path = meta_path if meta_path is not None else f"meta/{frame.frame}.json"
     height, width = frame.class_map.shape
-    runs, _, state, counts = harmonize_frame(frame, rules, meta_path)
+    runs, initial, state, counts = harmonize_frame(frame, rules, meta_path)
 
     exported = {i: r for i, r in state.records.items() if r.exported}
     without_category = [r for r in exported.values() if r.label_id not in COCO_ID_BY_LABEL_ID]
@@ -386,19 +386,28 @@ def convert_frame_data(
         raise CurateError(meta_path, f"instance {r.source_id} has class {ID_TO_LABEL[r.label_id].name}, which has "
                                      "no COCO category (enable rule drop-ignored-classes)")
 
-    # One encoding pass for instances and crowd regions: instance runs keyed by their harmonized
-    # id (> 0), crowd runs by minus their label id, so the two can never collide.
-    is_exported = hz.run_values(state, {i: 1 for i, r in exported.items() if r.pixels}, 0).astype(bool)
-    is_crowd = hz.crowd_runs(state)
-    keys = np.where(is_exported, state.instance_ids, np.where(is_crowd, -state.class_ids.astype(np.int64), 0))
-    merged = merge_runs(runs, keys)
-    masks = encode_instances(merged, keep=merged.values[0] != 0)
-    row_of = masks.index()
+    # One encoding pass for instances and crowd regions: a group per exported instance, keyed by
+    # its harmonized id (> 0), and a group per class of crowd pixels, keyed by minus its label id;
+    # every (source id, class) pair of the runs belongs to one group or none.
+    group_of_key: dict[int, int] = {}
+    group_of_pair = []
+    records = state.records
+    for iid, label_id in zip(state.pair_ids, state.pairs.second):
+        record = records.get(iid)
+        if record is not None and record.exported and record.pixels:
+            key = iid
+        elif (record is None or not ID_TO_LABEL[record.label_id].hasInstances) and label_id in COCO_ID_BY_LABEL_ID:
+            key = -label_id  # instance-class pixels no instance covers (hz.crowd_runs)
+        else:
+            group_of_pair.append(-1)
+            continue
+        group_of_pair.append(group_of_key.setdefault(key, len(group_of_key)))
+    masks = encode_run_groups(runs, np.array(group_of_pair, dtype=np.int64)[state.pairs.of_run], len(group_of_key))
 
-    entries = []  # (source id, harmonized id, label, row, crowd, rule, meta id)
+    entries = []  # (source id, harmonized id, label, row, crowd, rule, meta id); row = group (all have pixels)
     for r in exported.values():
-        entries.append((r.source_id, r.id, r.label_id, row_of.get(r.id), 0, r.rule, r.meta_id))
-    for key, row in row_of.items():
+        entries.append((r.source_id, r.id, r.label_id, group_of_key.get(r.id), 0, r.rule, r.meta_id))
+    for key, row in group_of_key.items():
         if key < 0:
             entries.append((-key, key, -key, row, 1, "crowd", None))
     entries.sort(key=lambda e: (e[0], e[4], e[1]))
@@ -417,7 +426,7 @@ def convert_frame_data(
         ann["depth"] = m.bbox2d[4] if m and m.bbox2d else None
         annotations.append(ann)
     counts.update(summary_counts(annotations))
-    findings = instance_findings(runs, frame.meta)
+    findings = instance_findings(initial.pairs, frame.meta)
     if not annotations:
         findings.append(finding("empty_frame"))
     disagreements: dict[str, int] = {}
@@ -449,16 +458,15 @@ def convert_frame_data(
     return FrameResult(image, annotations, counts, gtfine, findings)
 
 
-def instance_findings(runs, meta: FrameMeta) -> list[dict]:
+def instance_findings(pairs, meta: FrameMeta) -> list[dict]:
     """Notes on the frame's instances as the meta and the class map describe them (one pass over
-    the distinct (instance, class) pairs of the runs): pixel classes that disagree with the meta
-    class, two-wheelers labelled rider/person, persons with rider pixels, instances spanning several
-    classes, meta instances without pixels."""
-    ids, classes = runs.values[0].astype(np.int64), runs.values[1].astype(np.int64)
-    pairs = np.unique((ids << 8 | classes)[ids != 0])
+    the distinct (instance, class) pairs of the runs, :func:`curate.rle.value_pairs`): pixel
+    classes that disagree with the meta class, two-wheelers labelled rider/person, persons with
+    rider pixels, instances spanning several classes, meta instances without pixels."""
     pixel_classes: dict[int, set[int]] = {}
-    for value in pairs.tolist():
-        pixel_classes.setdefault(value >> 8, set()).add(value & 0xFF)
+    for iid, cls in zip(pairs.first, pairs.second):
+        if iid:
+            pixel_classes.setdefault(iid, set()).add(cls)
     found = []
     for iid, cls in sorted(pixel_classes.items()):
         meta_class = meta.instances[iid].class_id
