@@ -123,3 +123,44 @@ def test_cityscapes_check_instance_ids(ids, message):
         return
     with pytest.raises(CurateError, match=re.escape(message)):
         cityscapes.check_instance_ids(Path("x.png"), np.array(ids))
+
+
+def _clean_meta_instance() -> dict:
+    return {
+        "class": {"26001": 26, "33001": 33, "24001": 24},
+        "bbox2d": {k: {"xmin": 0.1, "xmax": 0.2, "ymin": 0.3, "ymax": 0.4, "zmin": 5.5, "zmax": 6.5}
+                   for k in ("26001", "33001")},  # 24001 without a box: allowed
+        "occluded": {"26001": 0.25, "33001": 1.0},
+        "truncated": {"26001": 0.0},
+        "bbox3d": {"26001": {"x": 1.0}},
+    }
+
+
+@pytest.mark.parametrize("where, value", [
+    (("class", "26001"), True), (("class", "26001"), 26.0), (("class", "26001"), 99),
+    (("bbox2d", "26001"), [0.1]), (("bbox2d", "26001", "zmin"), 5), (("bbox2d", "26001", "xmin"), float("nan")),
+    (("bbox2d", "33001", "zmax"), float("inf")), (("bbox2d", "33001", "ymax"), None), (("bbox2d", "33001", "ymin"), "0"),
+    (("occluded", "26001"), 1.5), (("occluded", "33001"), -0.0 - 1e-9), (("truncated", "26001"), float("nan")),
+    (("truncated", "26001"), 1), (("occluded", "33001"), False),
+])
+def test_meta_checked_in_bulk_or_one_by_one_alike(tmp_path, where, value):
+    """parse_meta checks a clean meta in bulk; any odd value sends it to the one-by-one checks,
+    which convert (an integer depth) or name the first bad value as before."""
+    path = tmp_path / "meta.json"
+    clean = _clean_meta_instance()
+    assert synscapes._checked_in_bulk(clean) == synscapes._checked_one_by_one(path, clean)
+    assert synscapes._checked_in_bulk(clean)[24001].bbox2d is None
+    odd = _clean_meta_instance()
+    target = odd
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    assert synscapes._checked_in_bulk(odd) is None
+    raw = {"camera": {}, "scene": {}, "instance": odd}
+    try:
+        parsed = synscapes.parse_meta(path, raw).instances
+    except CurateError as err:
+        assert err.kind == "bad_meta_value" and str(path) in str(err)
+    else:  # only an integer where a float is expected converts
+        converted = parsed[26001].bbox2d[4] if where[0] == "bbox2d" else parsed[26001].truncated
+        assert type(value) is int and converted == value and type(converted) is float

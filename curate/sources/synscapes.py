@@ -27,6 +27,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 import cv2
@@ -263,6 +264,40 @@ def parse_meta(path: Path, raw) -> FrameMeta:
     for key in _INSTANCE_META_KEYS:
         if not isinstance(inst.get(key), dict):
             raise CurateError(path, f"meta instance.{key} missing or not an object", "bad_meta_value")
+    instances = _checked_in_bulk(inst)
+    if instances is None:
+        instances = _checked_one_by_one(path, inst)
+    return FrameMeta(camera=raw["camera"], instances=instances, scene=raw["scene"])
+
+
+def _checked_in_bulk(inst: dict) -> dict[int, InstanceMeta] | None:
+    """The instances when every value is as the format has it — the common case, checked a kind
+    of value at a time (types by set, ranges by min/max, finiteness by a sum: NaN or infinity
+    anywhere makes it non-finite) —, else None: then :func:`_checked_one_by_one` names the first
+    bad value."""
+    classes = inst["class"]
+    keys = list(classes)
+    class_ids = list(classes.values())
+    if not all(map(_DECIMAL.fullmatch, keys)) or set(map(type, class_ids)) - {int} \
+            or not VALID_LABEL_IDS.issuperset(class_ids):
+        return None
+    box_objects = list(map(inst["bbox2d"].get, keys))
+    if set(map(type, box_objects)) - {dict, type(None)}:
+        return None
+    boxes = [None if box is None else tuple(map(box.get, _BBOX2D_KEYS)) for box in box_objects]
+    numbers = [v for box in boxes if box is not None for v in box]
+    occluded = list(map(inst["occluded"].get, keys, repeat(0.0)))
+    truncated = list(map(inst["truncated"].get, keys, repeat(0.0)))
+    fractions = occluded + truncated
+    if set(map(type, numbers)) - {float} or set(map(type, fractions)) - {float} \
+            or not math.isfinite(sum(numbers)) or not math.isfinite(sum(fractions)) \
+            or min(fractions, default=0.0) < 0.0 or max(fractions, default=0.0) > 1.0:
+        return None
+    ids = list(map(int, keys))
+    return dict(zip(ids, map(InstanceMeta, ids, class_ids, boxes, occluded, truncated, map(inst["bbox3d"].get, keys))))
+
+
+def _checked_one_by_one(path: Path, inst: dict) -> dict[int, InstanceMeta]:
     boxes, occluded, truncated, boxes3d = inst["bbox2d"], inst["occluded"], inst["truncated"], inst["bbox3d"]
     instances: dict[int, InstanceMeta] = {}
     for key, class_id in inst["class"].items():
@@ -287,7 +322,7 @@ def parse_meta(path: Path, raw) -> FrameMeta:
             trunc = _fraction(path, f"instance.truncated[{key}]", trunc)
         instances[iid] = InstanceMeta(id=iid, class_id=class_id, bbox2d=bbox2d, occluded=occ, truncated=trunc,
                                       bbox3d=boxes3d.get(key))
-    return FrameMeta(camera=raw["camera"], instances=instances, scene=raw["scene"])
+    return instances
 
 
 def read_meta(path: Path) -> FrameMeta:
@@ -324,16 +359,18 @@ def check_instance_ids(meta_path: Path, png_name: str, ids: np.ndarray, meta: Fr
         raise CurateError(meta_path, f"instance id {int(min(unknown))} of {png_name} has no entry in meta", "id_not_in_meta")
 
 
-def load_frame(root: Path, n: int, check_ids: bool = True, digest=None, packed: bool = False) -> SynscapesFrame:
+def load_frame(root: Path, n: int, check_ids: bool = True, digest=None, packed: bool = False,
+               paths: dict[str, Path] | None = None) -> SynscapesFrame:
     """Load frame ``n``; any inconsistency raises a one-line :class:`CurateError` naming the file.
 
     ``check_ids=False`` skips the PNG-ids-vs-meta check (a sort of the whole map) for callers that
     already get the unique ids from their own pass and call :func:`check_instance_ids` themselves;
     with it, ``packed=True`` keeps the instance map as the RGB bytes the ids are packed in
     (:func:`read_instance_map`) for callers that only take its runs, as :func:`convert_frame_data` does.
-    ``digest`` is fed the class and instance PNGs' bytes (:func:`curate.fileio.read_png`).
+    ``digest`` is fed the class and instance PNGs' bytes (:func:`curate.fileio.read_png`);
+    ``paths``: :func:`frame_paths` of the frame, when the caller already made them.
     """
-    paths = frame_paths(root, n)
+    paths = frame_paths(root, n) if paths is None else paths
     meta = read_meta(paths["meta"])
     class_map = read_class_map(paths["class"], digest)
     instance_map = read_instance_map(paths["instance"], digest, packed=packed and not check_ids)
@@ -462,26 +499,38 @@ def instance_findings(pairs, meta: FrameMeta) -> list[dict]:
     """Notes on the frame's instances as the meta and the class map describe them (one pass over
     the distinct (instance, class) pairs of the runs, :func:`curate.rle.value_pairs`): pixel
     classes that disagree with the meta class, two-wheelers labelled rider/person, persons with
-    rider pixels, instances spanning several classes, meta instances without pixels."""
-    pixel_classes: dict[int, set[int]] = {}
+    rider pixels, instances spanning several classes, meta instances without pixels. Only an
+    instance with a pair other than its meta class (or a two-wheeler's rider) can have a note."""
+    instances = meta.instances
+    visible = set()
+    odd = set()
     for iid, cls in zip(pairs.first, pairs.second):
         if iid:
-            pixel_classes.setdefault(iid, set()).add(cls)
+            visible.add(iid)
+            meta_class = instances[iid].class_id
+            if cls != meta_class and not (cls == hz.RIDER and meta_class in hz.TWO_WHEELERS):
+                odd.add(iid)
     found = []
-    for iid, cls in sorted(pixel_classes.items()):
-        meta_class = meta.instances[iid].class_id
-        expected = {meta_class, hz.RIDER} if meta_class in hz.TWO_WHEELERS else {meta_class}
-        for other in sorted(cls - expected):
-            found.append(finding("class_disagreement", iid,
-                                 f"{ID_TO_LABEL[meta_class].name}/{ID_TO_LABEL[other].name}"))
-        if meta_class in (hz.RIDER, _PERSON) and cls & set(hz.TWO_WHEELERS):
-            found.append(finding("two_wheeler_meta_rider_or_person", iid, f"meta {ID_TO_LABEL[meta_class].name}"))
-        if meta_class == _PERSON and hz.RIDER in cls:
-            found.append(finding("person_with_rider_pixels", iid))
-        if len(cls - ({hz.RIDER} if meta_class in hz.TWO_WHEELERS else set())) > 1:
-            found.append(finding("mixed_class_instance", iid, ", ".join(ID_TO_LABEL[c].name for c in sorted(cls))))
-    for iid in sorted(set(meta.instances) - set(pixel_classes)):
+    for iid in sorted(odd):
+        classes = {cls for i, cls in zip(pairs.first, pairs.second) if i == iid}
+        found.extend(_instance_notes(iid, instances[iid].class_id, classes))
+    for iid in sorted(set(instances) - visible):
         found.append(finding("meta_instance_without_pixels", iid))
+    return found
+
+
+def _instance_notes(iid: int, meta_class: int, classes: set[int]) -> list[dict]:
+    """The notes of one instance of meta class ``meta_class`` whose pixels carry ``classes``."""
+    found = []
+    two_wheeler = meta_class in hz.TWO_WHEELERS
+    for other in sorted(classes - ({meta_class, hz.RIDER} if two_wheeler else {meta_class})):
+        found.append(finding("class_disagreement", iid, f"{ID_TO_LABEL[meta_class].name}/{ID_TO_LABEL[other].name}"))
+    if meta_class in (hz.RIDER, _PERSON) and classes & set(hz.TWO_WHEELERS):
+        found.append(finding("two_wheeler_meta_rider_or_person", iid, f"meta {ID_TO_LABEL[meta_class].name}"))
+    if meta_class == _PERSON and hz.RIDER in classes:
+        found.append(finding("person_with_rider_pixels", iid))
+    if len(classes - ({hz.RIDER} if two_wheeler else set())) > 1:
+        found.append(finding("mixed_class_instance", iid, ", ".join(ID_TO_LABEL[c].name for c in sorted(classes))))
     return found
 
 
@@ -567,7 +616,7 @@ def convert_frame(settings: ConvertSettings, ref: FrameRef) -> FrameResult:
     """Read, harmonize and (with ``--gtfine``) write one frame. Raises CurateError on bad input."""
     paths = frame_paths(settings.root, ref.key)
     digest = content_digest()
-    data = load_frame(settings.root, ref.key, check_ids=False, digest=digest, packed=True)
+    data = load_frame(settings.root, ref.key, check_ids=False, digest=digest, packed=True, paths=paths)
     height, width = data.class_map.shape
     has_image = check_image_size(paths["rgb"], width, height, "its label maps")
     result = convert_frame_data(data, settings.split, settings.rules, settings.gtfine, paths["meta"])
