@@ -561,10 +561,11 @@ static int compare_pairs(const void *x, const void *y)
     return p->b < q->b ? -1 : p->b > q->b;
 }
 
-static inline uint64_t pair_hash(int64_t a, int64_t b)
+/* The slot of (a, b) in a table of 2**(64 - shift) slots: multiplicative hashing keeps the high bits,
+ * which every input bit reaches. */
+static inline size_t pair_slot(int64_t a, int64_t b, int shift)
 {
-    uint64_t h = (uint64_t)a * 0x9E3779B97F4A7C15ull ^ ((uint64_t)b + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full;
-    return h ^ (h >> 29);
+    return (size_t)((((uint64_t)a * 0x9E3779B97F4A7C15ull + (uint64_t)b) * 0xC2B2AE3D27D4EB4Full) >> shift);
 }
 
 static PyObject *value_pairs(PyObject *self, PyObject *args)
@@ -595,6 +596,7 @@ static PyObject *value_pairs(PyObject *self, PyObject *args)
         goto done;
     int64_t *pair_of_run = (int64_t *)PyByteArray_AS_STRING(of_run);
     size_t capacity = 64, distinct = 0; /* open addressing, at most half full */
+    int shift = 64 - 6;                 /* capacity = 2**(64 - shift) */
     slots = malloc(capacity * 8);
     pairs = malloc(capacity / 2 * sizeof(Pair));
     counts = malloc(capacity / 2 * 8);
@@ -611,7 +613,7 @@ static PyObject *value_pairs(PyObject *self, PyObject *args)
             counts[last] += length;
             continue;
         }
-        size_t at = pair_hash(va[r], vb[r]) & (capacity - 1);
+        size_t at = pair_slot(va[r], vb[r], shift);
         while (slots[at] >= 0 && (pairs[slots[at]].a != va[r] || pairs[slots[at]].b != vb[r]))
             at = (at + 1) & (capacity - 1);
         if (slots[at] < 0) {
@@ -631,7 +633,7 @@ static PyObject *value_pairs(PyObject *self, PyObject *args)
                 }
                 memset(new_slots, 0xff, bigger * 8);
                 for (size_t k = 0; k < distinct; k++) {
-                    size_t to = pair_hash(pairs[k].a, pairs[k].b) & (bigger - 1);
+                    size_t to = pair_slot(pairs[k].a, pairs[k].b, shift - 1);
                     while (new_slots[to] >= 0)
                         to = (to + 1) & (bigger - 1);
                     new_slots[to] = (int64_t)k;
@@ -639,7 +641,8 @@ static PyObject *value_pairs(PyObject *self, PyObject *args)
                 free(slots);
                 slots = new_slots;
                 capacity = bigger;
-                at = pair_hash(va[r], vb[r]) & (capacity - 1);
+                shift--;
+                at = pair_slot(va[r], vb[r], shift);
                 while (slots[at] >= 0)
                     at = (at + 1) & (capacity - 1);
             }

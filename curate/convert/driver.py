@@ -61,8 +61,9 @@ BACKENDS = ("joblib", "dask")
 SHARD_SCHEMA = "synmix.convert-shard"
 REPORT_SCHEMA = "synmix.convert-report"
 SCHEMA_VERSION = 1
-#: Layout of the shard files (2: annotations as COCO text, see ``_SHARD_ANNOTATIONS``).
-SHARD_VERSION = 2
+#: Layout of the shard files (2: annotations as COCO text, see ``_SHARD_ANNOTATIONS``; 3: frame
+#: digests by SHA-256, ``curate.records.content_digest``).
+SHARD_VERSION = 3
 
 
 @dataclass(frozen=True)

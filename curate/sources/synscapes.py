@@ -176,10 +176,12 @@ def scan_frame_files(root: Path) -> tuple[dict[int, dict[str, Path]], list[Probl
         directory = Path(root) / folder
         if not directory.is_dir():
             continue
-        for name in sorted(os.listdir(directory)):
+        with os.scandir(directory) as listing:  # a DirEntry knows a plain file without a stat call
+            entries = sorted((entry.name, entry) for entry in listing)
+        for name, entry in entries:
             stem = name[: -len(suffix)] if name.endswith(suffix) else name
             path = directory / name
-            if name.endswith(suffix) and _FRAME_STEM.fullmatch(stem) and path.is_file():
+            if name.endswith(suffix) and _FRAME_STEM.fullmatch(stem) and entry.is_file():
                 found.setdefault(int(stem), {})[role] = path
             else:
                 strays.append((path, stem, suffix))
