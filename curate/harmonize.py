@@ -47,7 +47,7 @@ Mismatches deliberately without a rule
   need a signal the data does not carry; synmix leaves them as ``person`` and says so here.
 * **Instance-class pixels without an instance id** (class map says car, instance map says 0) are
   not a rule either: they are exported the way Cityscapes stores such pixels (a plain label id,
-  like its group regions): one crowd region (``iscrowd: 1``) per class — see :func:`crowd_runs`.
+  like its group regions): one crowd region (``iscrowd: 1``) per class — see :func:`export_keys`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from curate.labels import COCO_ID_BY_LABEL_ID, ID_TO_LABEL, INSTANCE_ID_OFFSET, LABEL_ID
-from curate.rle import Runs, ValuePairs, is_in, value_pairs
+from curate.rle import Runs, ValuePairs, value_pairs
 
 #: Offset added to a two-wheeler's id to name the rider split off it (Synscapes ids are 24-bit).
 RIDER_ID_OFFSET = 1 << 24
@@ -225,23 +225,34 @@ def harmonize(state: FrameInstances, rules: tuple[str, ...] = DEFAULT_RULES) -> 
     return state, {"instances": instances, "rules": rule_counts}
 
 
-def instance_runs(state: FrameInstances) -> np.ndarray:
-    """Per run: does it belong to an instance Cityscapes would store as ``label*1000+k`` (a record
-    of a class with instances — exported or an ignored class such as caravan)?"""
-    with_instances = {i: 1 for i, r in state.records.items() if ID_TO_LABEL[r.label_id].hasInstances}
-    return run_values(state, with_instances, default=0).astype(bool)
+def export_keys(state: FrameInstances) -> list[int]:
+    """What each (instance, class) pair of the runs is exported as: the harmonized id (> 0) of an
+    exported instance with pixels; minus the label id for pixels of an evaluated class that no
+    instance covers (class map says car, instance map says none, or an instance of a class without
+    instances) — Cityscapes stores such pixels as a plain label id (< 1000), a crowd region, and the
+    converter exports one crowd annotation per class, the way Detectron2 reads them; else 0 (stuff,
+    and instances not exported, such as caravans, which Cityscapes stores as ``label*1000+k``)."""
+    keys = []
+    records = state.records
+    for iid, label_id in zip(state.pair_ids, state.pairs.second):
+        record = records.get(iid)
+        if record is not None and record.exported and record.pixels:
+            keys.append(iid)
+        elif (record is None or not ID_TO_LABEL[record.label_id].hasInstances) and label_id in COCO_ID_BY_LABEL_ID:
+            keys.append(-label_id)
+        else:
+            keys.append(0)
+    return keys
 
 
 def crowd_runs(state: FrameInstances) -> np.ndarray:
-    """Per run: pixels of an evaluated class that no instance covers (class map says car,
-    instance map says none). Cityscapes stores such pixels as a plain label id (< 1000), a crowd
-    region; the converter exports one crowd annotation per class, the way Detectron2 reads them."""
-    return ~instance_runs(state) & is_in(state.class_ids, COCO_ID_BY_LABEL_ID)
+    """Per run: is it part of a crowd region (:func:`export_keys`)?"""
+    return np.array(export_keys(state) or [0], dtype=np.int64)[state.pairs.of_run] < 0
 
 
 def gtfine_values(state: FrameInstances) -> np.ndarray:
-    """Cityscapes instanceIds value per run: ``label*1000+k`` on instance runs
-    (:func:`instance_runs`), the class-map label id elsewhere.
+    """Cityscapes instanceIds value per run: ``label*1000+k`` on the runs of a record of a class
+    with instances (exported, or an ignored class such as caravan), the class-map label id elsewhere.
 
     k counts from 0 per class in order of (source id, harmonized id) — a rider right after the
     vehicle it was split from. Raises ValueError past 1000 instances of one class.

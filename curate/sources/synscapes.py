@@ -412,7 +412,7 @@ def convert_frame_data(
 
     ``meta_path`` only names the file in error messages. Instance annotations carry the meta's
     occlusion, truncation and depth (bbox2d zmin); instance-class pixels outside every instance
-    become one crowd region per class (see :func:`curate.harmonize.crowd_runs`).
+    become one crowd region per class (see :func:`curate.harmonize.export_keys`).
     """
     meta_path = meta_path if meta_path is not None else f"meta/{frame.frame}.json"
     height, width = frame.class_map.shape
@@ -425,23 +425,13 @@ def convert_frame_data(
         raise CurateError(meta_path, f"instance {r.source_id} has class {ID_TO_LABEL[r.label_id].name}, which has "
                                      "no COCO category (enable rule drop-ignored-classes)")
 
-    # One encoding pass for instances and crowd regions: a group per exported instance, keyed by
-    # its harmonized id (> 0), and a group per class of crowd pixels, keyed by minus its label id;
-    # every (source id, class) pair of the runs belongs to one group or none.
+    # One encoding pass for instances and crowd regions: a group per exported instance and one per
+    # class of crowd pixels (hz.export_keys: each (instance, class) pair of the runs joins one or none).
     group_of_key: dict[int, int] = {}
-    group_of_pair = []
-    records = state.records
-    for iid, label_id in zip(state.pair_ids, state.pairs.second):
-        record = records.get(iid)
-        if record is not None and record.exported and record.pixels:
-            key = iid
-        elif (record is None or not ID_TO_LABEL[record.label_id].hasInstances) and label_id in COCO_ID_BY_LABEL_ID:
-            key = -label_id  # instance-class pixels no instance covers (hz.crowd_runs)
-        else:
-            group_of_pair.append(-1)
-            continue
-        group_of_pair.append(group_of_key.setdefault(key, len(group_of_key)))
+    group_of_pair = [group_of_key.setdefault(key, len(group_of_key)) if key else -1 for key in hz.export_keys(state)]
     masks = encode_run_groups(runs, np.array(group_of_pair, dtype=np.int64)[state.pairs.of_run], len(group_of_key))
+    if len(masks) != len(group_of_key):  # every group has a run (its pairs come from runs): row = group
+        raise CurateError(meta_path, f"{len(group_of_key) - len(masks)} exported regions without pixels (a synmix bug)")
 
     entries = []  # (source id, harmonized id, label, row, crowd, rule, meta id); row = group (all have pixels)
     for r in exported.values():
