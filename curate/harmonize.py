@@ -119,7 +119,8 @@ def from_meta(runs: Runs, meta_classes: dict[int, int]) -> FrameInstances:
     pairs = value_pairs(runs)
     pixels: dict[int, int] = {}
     for iid, n in zip(pairs.first, pairs.pixels):
-        pixels[iid] = pixels.get(iid, 0) + n
+        if iid:  # 0 is no instance, even where a meta names one "0"
+            pixels[iid] = pixels.get(iid, 0) + n
     records = {  # positional: a frame makes dozens, keywords cost a third more
         iid: InstanceRecord(iid, iid, cls, "original", pixels.get(iid, 0), True, iid)
         for iid, cls in sorted(meta_classes.items())

@@ -175,3 +175,15 @@ def test_findings_name_each_odd_instance_once():
         ("mixed_class_instance", BIKE_ID, "person, rider, motorcycle, bicycle"),
         ("meta_instance_without_pixels", GHOST_ID, None),
     ]
+
+
+def test_a_meta_instance_named_0_is_not_the_background():
+    """Id 0 is no instance in the map, even where a meta file lists an instance "0": it gets no
+    pixels (the invisible rule drops it), and the background stays background."""
+    inst = np.array([[0, 5]], dtype=np.int32)
+    cls = np.array([[ROAD, CAR]], dtype=np.uint8)
+    state = state_of(inst, cls, {0: CAR, 5: CAR})
+    assert state.records[0].pixels == 0 and state.records[5].pixels == 1
+    harmonized, _ = hz.harmonize(state)
+    assert sorted(harmonized.records) == [5]
+    assert hz.gtfine_values(harmonized).tolist() == [ROAD, CAR * INSTANCE_ID_OFFSET]
