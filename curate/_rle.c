@@ -46,7 +46,8 @@
  *             small hash table (a frame has a few dozen pairs among thousands of runs).
  *
  * No vector instructions beyond what the compiler's default target has, so one build runs on
- * every machine of its architecture. The GIL is released while the buffers are worked on.
+ * every machine of its architecture. column_starts and encode_groups release the GIL while they
+ * work on the buffers; encode_run_groups and value_pairs (a few microseconds) keep it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -421,10 +421,15 @@ def encode_run_groups(runs: Runs, group: np.ndarray, groups: int) -> InstanceMas
     """COCO RLE, area and bbox of each group of runs: ``group[r]`` is run ``r``'s group, 0..groups-1,
     or -1 for none; neighbouring runs of one group join. Rows (``ids``) are the groups that have a
     run, ascending: :func:`encode_instances` of the merged runs, in one compiled pass."""
-    group = np.asarray(group, dtype=np.int64)
+    group = np.ascontiguousarray(group, dtype=np.int64)
     if len(group) != len(runs):
         raise ValueError("one group per run expected")
+    if len(group) == 0:
+        return InstanceMasks(np.zeros(0, dtype=np.int64), [], np.zeros(0, dtype=np.int64),
+                             np.zeros((0, 4), dtype=np.float64), runs.height, runs.width)
     if implementation() != "compiled":
+        if group.min() < -1 or group.max() >= groups:  # what the compiled pass refuses
+            raise ValueError(f"groups must be -1..{groups - 1}")
         merged = merge_runs(runs, group)
         return encode_instances(merged, keep=merged.values[0] >= 0)
     present, text, offsets, areas, boxes = _rle.encode_run_groups(np.ascontiguousarray(runs.starts, dtype=np.int64),

@@ -413,3 +413,21 @@ def test_compiled_grouping_checks_its_inputs():
         c.value_pairs(np.zeros(2, np.int64), np.zeros(2, np.int64), np.array([1, 0], np.int64), 4)
     with pytest.raises(ValueError, match="int64"):
         c.value_pairs(np.zeros(2, np.int32), np.zeros(2, np.int64), np.array([0, 1], np.int64), 4)
+
+
+def test_run_groups_of_empty_frames_and_bad_groups(monkeypatch):
+    """Both implementations: a frame without pixels has no groups; a group outside -1..groups-1 is
+    an error; a strided group array is read as its values."""
+    for implementation in ("", "numpy"):
+        monkeypatch.setenv(rle_module.RLE_ENV, implementation)
+        for shape in [(0, 4), (3, 0)]:
+            empty = column_runs(np.zeros(shape, np.int32), np.zeros(shape, np.uint8))
+            assert len(rle_module.encode_run_groups(empty, np.zeros(0, np.int64), 3)) == 0
+            assert len(rle_module.value_pairs(empty)) == 0
+        runs = column_runs(np.array([[1, 2], [3, 4]], np.int32))
+        for bad in ([0, 1, 2, 3], [-2, 0, 0, 0]):
+            with pytest.raises(ValueError):
+                rle_module.encode_run_groups(runs, np.array(bad), 3)
+        strided = np.array([0, 9, 0, 9, 1, 9, 1, 9])[::2]
+        masks = rle_module.encode_run_groups(runs, strided, 2)
+        assert masks.ids.tolist() == [0, 1] and masks.areas.tolist() == [2, 2]
