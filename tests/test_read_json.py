@@ -164,3 +164,13 @@ def test_meta_checked_in_bulk_or_one_by_one_alike(tmp_path, where, value):
     else:  # only an integer where a float is expected converts
         converted = parsed[26001].bbox2d[4] if where[0] == "bbox2d" else parsed[26001].truncated
         assert type(value) is int and converted == value and type(converted) is float
+
+
+def test_an_integer_beyond_a_double_is_a_bad_meta_value(tmp_path):
+    """JSON allows integers of any size; one where a meta float belongs is a one-line error, not
+    an OverflowError."""
+    meta = _clean_meta_instance()
+    meta["bbox2d"]["26001"]["xmin"] = 10**400
+    path = tmp_path / "1.json"
+    with pytest.raises(CurateError, match=r"instance\.bbox2d\[26001\]\.xmin is 1" + "0" * 19 + r"… \(401 digits\)"):
+        synscapes.parse_meta(path, {"camera": {}, "scene": {}, "instance": meta})

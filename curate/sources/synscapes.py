@@ -241,8 +241,15 @@ def encode_instance_png(ids: np.ndarray) -> np.ndarray:
 
 
 def _float(path: Path, where: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise CurateError(path, f"{where} is {value!r}, expected a finite number", "bad_meta_value")
+    try:  # an integer beyond a double's range (JSON allows any) overflows: not a finite number either
+        finite = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    except OverflowError:
+        finite = False
+    if not finite:
+        shown = repr(value)
+        if type(value) is int and len(shown) > 40:
+            shown = f"{shown[:20]}… ({len(shown)} digits)"
+        raise CurateError(path, f"{where} is {shown}, expected a finite number", "bad_meta_value")
     return float(value)
 
 
