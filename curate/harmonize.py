@@ -98,15 +98,13 @@ class FrameInstances:
     @property
     def instance_ids(self) -> np.ndarray:
         """The harmonized id on every run (0: none), int64."""
-        return np.array(self.pair_ids, dtype=np.int64)[self.pairs.of_run] if self.pair_ids else \
-            np.zeros(len(self.runs), dtype=np.int64)
+        return self.pairs.per_run(self.pair_ids)
 
 
 def run_values(state: FrameInstances, table: dict[int, int], default: int = -1) -> np.ndarray:
     """``table[id]`` for the harmonized id of every run (``default`` where absent): one lookup per
     pair, then a gather."""
-    per_pair = np.array([table.get(i, default) for i in state.pair_ids], dtype=np.int64)
-    return per_pair[state.pairs.of_run] if len(per_pair) else np.zeros(len(state.runs), dtype=np.int64)
+    return state.pairs.per_run([table.get(i, default) for i in state.pair_ids])
 
 
 def from_meta(runs: Runs, meta_classes: dict[int, int]) -> FrameInstances:
@@ -248,7 +246,7 @@ def export_keys(state: FrameInstances) -> list[int]:
 
 def crowd_runs(state: FrameInstances) -> np.ndarray:
     """Per run: is it part of a crowd region (:func:`export_keys`)?"""
-    return np.array(export_keys(state) or [0], dtype=np.int64)[state.pairs.of_run] < 0
+    return state.pairs.per_run(export_keys(state)) < 0
 
 
 def gtfine_values(state: FrameInstances) -> np.ndarray:

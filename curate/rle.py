@@ -453,6 +453,10 @@ class ValuePairs:
     def __len__(self) -> int:
         return len(self.first)
 
+    def per_run(self, per_pair) -> np.ndarray:
+        """A per-pair table (one int per pair) as an int64 array of one value per run."""
+        return np.asarray(per_pair, dtype=np.int64)[self.of_run]
+
 
 def value_pairs(runs: Runs) -> ValuePairs:
     """The distinct (values[0], values[1]) pairs of ``runs`` (one hash pass where compiled)."""

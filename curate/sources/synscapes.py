@@ -436,7 +436,7 @@ def convert_frame_data(
     # class of crowd pixels (hz.export_keys: each (instance, class) pair of the runs joins one or none).
     group_of_key: dict[int, int] = {}
     group_of_pair = [group_of_key.setdefault(key, len(group_of_key)) if key else -1 for key in hz.export_keys(state)]
-    masks = encode_run_groups(runs, np.array(group_of_pair, dtype=np.int64)[state.pairs.of_run], len(group_of_key))
+    masks = encode_run_groups(runs, state.pairs.per_run(group_of_pair), len(group_of_key))
     if len(masks) != len(group_of_key):  # every group has a run (its pairs come from runs): row = group
         raise CurateError(meta_path, f"{len(group_of_key) - len(masks)} exported regions without pixels (a synmix bug)")
 
