@@ -47,12 +47,14 @@ except ImportError:  # pragma: no cover - only where the install could not compi
 if getattr(_rle, "VERSION", None) != COMPILED_VERSION:
     _rle = None
 
-#: ``SYNMIX_RLE=numpy`` forces the NumPy code of :func:`column_runs` and :func:`encode_instances`.
+#: ``SYNMIX_RLE=numpy`` forces the NumPy code of :func:`column_runs`, :func:`encode_instances`,
+#: :func:`encode_run_groups` and :func:`value_pairs`.
 RLE_ENV = "SYNMIX_RLE"
 
 
 def implementation() -> str:
-    """What runs the per-frame passes (:func:`column_runs`, :func:`encode_instances`): "compiled"
+    """What runs the per-frame passes (:func:`column_runs`, :func:`encode_instances`,
+    :func:`encode_run_groups`, :func:`value_pairs`): "compiled"
     (``curate/_rle.c``, built at install) or "numpy" (where it is not built, or ``SYNMIX_RLE=numpy``);
     the results are the same."""
     if _rle is None or os.environ.get(RLE_ENV, "").lower() == "numpy":
@@ -380,11 +382,7 @@ def encode_instances(runs: Runs, ids: np.ndarray | None = None, keep: np.ndarray
     group_first = np.flatnonzero(first)  # index of each id's first run
     if implementation() == "compiled":
         as_int64 = [np.ascontiguousarray(a, dtype=np.int64) for a in (starts, lengths, group_first)]
-        text, offsets, areas, boxes = _rle.encode_groups(*as_int64, h, w)
-        text, bounds = text.decode("ascii"), np.frombuffer(offsets, dtype=np.int64).tolist()
-        return InstanceMasks(ids[group_first], [text[a:b] for a, b in zip(bounds, bounds[1:])],
-                             np.frombuffer(areas, dtype=np.int64), np.frombuffer(boxes, dtype=np.float64).reshape(-1, 4),
-                             h, w)
+        return _compiled_masks(ids[group_first], *_rle.encode_groups(*as_int64, h, w), h, w)
     group_sizes = _diff_to(group_first, n_runs)
     group_last = group_first + group_sizes - 1
     group_of_run = np.repeat(np.arange(len(group_first)), group_sizes)
@@ -432,12 +430,16 @@ def encode_run_groups(runs: Runs, group: np.ndarray, groups: int) -> InstanceMas
             raise ValueError(f"groups must be -1..{groups - 1}")
         merged = merge_runs(runs, group)
         return encode_instances(merged, keep=merged.values[0] >= 0)
-    present, text, offsets, areas, boxes = _rle.encode_run_groups(np.ascontiguousarray(runs.starts, dtype=np.int64),
-                                                                  group, groups, runs.height, runs.width)
+    present, *encoded = _rle.encode_run_groups(np.ascontiguousarray(runs.starts, dtype=np.int64), group, groups,
+                                               runs.height, runs.width)
+    return _compiled_masks(np.frombuffer(present, dtype=np.int64), *encoded, runs.height, runs.width)
+
+
+def _compiled_masks(ids: np.ndarray, text: bytes, offsets, areas, boxes, height: int, width: int) -> InstanceMasks:
+    """InstanceMasks of what the compiled encoders return (_rle.c: text, offsets, areas, boxes)."""
     text, bounds = text.decode("ascii"), np.frombuffer(offsets, dtype=np.int64).tolist()
-    return InstanceMasks(np.frombuffer(present, dtype=np.int64), [text[a:b] for a, b in zip(bounds, bounds[1:])],
-                         np.frombuffer(areas, dtype=np.int64), np.frombuffer(boxes, dtype=np.float64).reshape(-1, 4),
-                         runs.height, runs.width)
+    return InstanceMasks(ids, [text[a:b] for a, b in zip(bounds, bounds[1:])], np.frombuffer(areas, dtype=np.int64),
+                         np.frombuffer(boxes, dtype=np.float64).reshape(-1, 4), height, width)
 
 
 @dataclass(frozen=True)
