@@ -434,6 +434,18 @@ done:
 }
 
 
+/* Runs that tile a frame of `pixels`: starts rising from 0, all within it; else a ValueError. */
+static int check_run_starts(const int64_t *start, Py_ssize_t runs, int64_t pixels)
+{
+    for (Py_ssize_t r = 0; r < runs; r++)
+        if ((r ? start[r] <= start[r - 1] : start[r] != 0) || start[r] >= pixels) {
+            PyErr_SetString(PyExc_ValueError, "starts must rise from 0 within the frame");
+            return -1;
+        }
+    return 0;
+}
+
+
 /* --- encode_run_groups ---------------------------------------------------------------------- */
 
 static PyObject *encode_run_groups(PyObject *self, PyObject *args)
@@ -455,10 +467,11 @@ static PyObject *encode_run_groups(PyObject *self, PyObject *args)
         goto done;
     }
     const int64_t *start = starts.buf, *of_run = group.buf, pixels = (int64_t)height * width;
-    for (Py_ssize_t r = 0; r < runs; r++) /* runs must tile the frame; groups be in range */
-        if ((r ? start[r] <= start[r - 1] : start[r] != 0) || start[r] >= pixels || of_run[r] < -1 ||
-            of_run[r] >= groups) {
-            PyErr_SetString(PyExc_ValueError, "starts must rise from 0 within the frame, groups be -1..groups-1");
+    if (check_run_starts(start, runs, pixels) < 0)
+        goto done;
+    for (Py_ssize_t r = 0; r < runs; r++)
+        if (of_run[r] < -1 || of_run[r] >= groups) {
+            PyErr_SetString(PyExc_ValueError, "groups must be -1..groups-1");
             goto done;
         }
     size_t n = (size_t)runs + 1;
@@ -587,11 +600,8 @@ static PyObject *value_pairs(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "a, b and starts differ in length");
         goto done;
     }
-    for (Py_ssize_t r = 0; r < runs; r++)
-        if ((r ? start[r] <= start[r - 1] : start[r] != 0) || start[r] >= pixels) {
-            PyErr_SetString(PyExc_ValueError, "starts must rise from 0 within the frame");
-            goto done;
-        }
+    if (check_run_starts(start, runs, pixels) < 0)
+        goto done;
     of_run = PyByteArray_FromStringAndSize(NULL, runs * 8);
     if (!of_run)
         goto done;
