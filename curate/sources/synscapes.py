@@ -402,7 +402,7 @@ def harmonize_frame(frame: SynscapesFrame, rules: tuple[str, ...], meta_path):
     instances after ``rules`` with their counters."""
     runs = column_runs(frame.instance_map, frame.class_map)  # ids or their packed RGB: the same runs
     initial = hz.from_meta(runs, {i: m.class_id for i, m in frame.meta.instances.items()})
-    # the state's id index lists every id of the map (plus, maybe, ids only the meta has)
+    # the runs' pairs hold every id of the map
     check_instance_ids(meta_path, f"img/instance/{frame.frame}.png", hz.present_ids(initial), frame.meta)
     state, counts = hz.harmonize(initial, tuple(rules))
     return runs, initial, state, counts
