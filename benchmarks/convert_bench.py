@@ -21,7 +21,7 @@ Then the codec limit (``--whole-frames``, default 1000; ``--whole-only`` skips e
 to the generated frames), its CPU time (user + system of the command and its worker processes,
 ``getrusage(RUSAGE_CHILDREN)``), minor page faults and system-time share per frame, against the
 bare decode of the same label maps by every decoder installed (OpenCV, imagecodecs' libpng and
-libspng, Pillow; CPU time), each in a fresh process of its own, twice: "plain" (as any script:
+libspng, Pillow, and synmix's own — libdeflate's inflate and curate/_rle.c's unfiltering; CPU time), each in a fresh process of its own, twice: "plain" (as any script:
 OpenCV's fresh output arrays are page-faulted in again, ~3-4 ms of a Synscapes frame) and
 "fault-free" (glibc keeping freed memory, as synmix's processes do: the decode work alone). The
 ratio to OpenCV is given against both; the fastest decoder is the fastest of either. Per frame means start-up subtracted: the
@@ -59,7 +59,7 @@ import pycocotools.mask as mask_util
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from curate import sources  # noqa: E402
+from curate import fileio, sources  # noqa: E402
 from curate.convert import convert  # noqa: E402
 from curate.convert.driver import ConvertJob, convert_frame  # noqa: E402
 from curate.harmonize import TWO_WHEELERS  # noqa: E402
@@ -220,6 +220,7 @@ def peak_rss_mb(source: str, root: Path, out: Path) -> float:
 def decoders() -> dict:
     """Every PNG decoder installed, as bytes → array (label maps: 8/16-bit grey, 8-bit RGB)."""
     found = {"opencv": lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)}
+    found["synmix"] = fileio.decode_plain_png  # synmix's own (libdeflate + curate/_rle.c); None where not built
     try:
         import imagecodecs
 
@@ -341,10 +342,13 @@ def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int
                           for mode in FLOOR_MODES}
         floors = {name: min(floors_by_mode[m][name] for m in FLOOR_MODES) for name in floors_by_mode["fault-free"]}
         fastest = min(floors, key=floors.get)
+        # synmix's own decoder is one of the candidates; the fastest library one is the yardstick from outside
+        library = min((n for n in floors if n != "synmix"), key=floors.get)
         for mode in FLOOR_MODES:
             print(f"  {source}: decode ms/frame ({mode} process) "
                   + ", ".join(f"{k} {v:.2f}" for k, v in floors_by_mode[mode].items()))
-        print(f"  {source}: fastest {fastest} {floors[fastest]:.2f} ms; OpenCV {floors_by_mode['plain']['opencv']:.2f} "
+        print(f"  {source}: fastest {fastest} {floors[fastest]:.2f} ms (of the libraries: {library} "
+              f"{floors[library]:.2f} ms); OpenCV {floors_by_mode['plain']['opencv']:.2f} "
               f"ms in a plain process, {floors_by_mode['fault-free']['opencv']:.2f} ms fault-free")
         # the same ratio within each round (floor and command measured minutes apart, not across
         # the whole run): a shared machine's speed drifts by more than the gap being measured
@@ -368,6 +372,7 @@ def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int
                    "x_fastest_decode": cpu_ms / floors[fastest],
                    "x_fastest_decode_per_round": round_ratios,
                    "fastest_decoder": fastest,
+                   "x_fastest_library_decode": cpu_ms / floors[library], "fastest_library_decoder": library,
                    "minflt_per_frame": (big["minflt"] - best[small]["minflt"]) / (frames - small),
                    "sys_share": big["sys_s"] / max(cpu[frames], 1e-9),
                    "wall_s": walls[frames],
@@ -383,7 +388,8 @@ def codec_limit(layouts: dict, tmp: Path, frames: int, workers: int, rounds: int
             print(f"    {repo.name or repo}: {cpu_ms:.2f} ms CPU/frame = {row['x_opencv_decode']:.2f}x OpenCV decode "
                   f"({row['x_opencv_decode_fault_free']:.2f}x fault-free), "
                   f"{row['x_fastest_decode']:.2f}x {fastest} (per round: median "
-                  f"{statistics.median(round_ratios):.2f}x, {round_ratios[0]:.2f}-{round_ratios[-1]:.2f}x) "
+                  f"{statistics.median(round_ratios):.2f}x, {round_ratios[0]:.2f}-{round_ratios[-1]:.2f}x), "
+                  f"{row['x_fastest_library_decode']:.2f}x {library} "
                   f"(start-up {startup_s:.2f} s CPU; whole run "
                   f"{row['whole_cpu_ms_per_frame']:.2f} ms/frame); {row['minflt_per_frame']:.0f} minor faults/frame; "
                   f"system {row['sys_share']:.1%} of CPU; wall {walls[frames]:.1f} s for {frames} "

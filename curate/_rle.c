@@ -45,8 +45,23 @@
  *             pixels (int64) and each run's pair (of_run: int64 index into them); found with a
  *             small hash table (a frame has a few dozen pairs among thousands of runs).
  *
+ * unfilter_png(raw, out, height, row_bytes, bpp, swap16) -> bool
+ *
+ *   raw       the inflated image data of a non-interlaced PNG: height rows of a filter-type byte
+ *             and row_bytes filtered bytes (PNG specification, section 9 "Filtering");
+ *   out       a writable C-contiguous buffer of height*row_bytes bytes: the image's bytes, row by
+ *             row, as libpng gives them — with swap16 each 2-byte sample in native little-endian
+ *             order (PNG stores it big-endian);
+ *   bpp       the filters' bytes per complete pixel (1..8);
+ *   returns   False when a row has a filter type beyond 4 (out is then partly written), else True.
+ *
+ *   Label maps are mostly flat, so most 48-byte blocks of a Sub or Paeth row are zero: a zero Sub
+ *   block repeats the pixel on its left, and a zero Paeth block whose left pixel equals the one
+ *   above-left copies the row above (the predictor is then "up" for every byte of it). Those are
+ *   copies; every other byte takes the filter's definition. Up rows add 16 bytes a step.
+ *
  * No vector instructions beyond what the compiler's default target has, so one build runs on
- * every machine of its architecture. column_starts and encode_groups release the GIL while they
+ * every machine of its architecture. column_starts, encode_groups and unfilter_png release the GIL while they
  * work on the buffers; encode_run_groups and value_pairs (a few microseconds) keep it.
  */
 #define PY_SSIZE_T_CLEAN
@@ -709,6 +724,191 @@ done:
     return result;
 }
 
+
+/* --- unfilter_png --------------------------------------------------------------------------- */
+
+/* A block of a filtered row: a multiple of 16 bytes and of every pixel size 1, 2, 3, 4, 6, 8. */
+#define BLOCK 48
+
+static inline int zero_block(const uint8_t *p)
+{
+#if defined(__SSE2__)
+    __m128i any = _mm_or_si128(_mm_or_si128(_mm_loadu_si128((const __m128i *)p), _mm_loadu_si128((const __m128i *)(p + 16))),
+                               _mm_loadu_si128((const __m128i *)(p + 32)));
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(any, _mm_setzero_si128())) == 0xFFFF;
+#else
+    uint64_t w[6];
+    memcpy(w, p, BLOCK);
+    return !(w[0] | w[1] | w[2] | w[3] | w[4] | w[5]);
+#endif
+}
+
+static inline uint8_t paeth(int a, int b, int c)
+{
+    int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+    return (uint8_t)(pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+}
+
+/* One row: cur = the unfiltered bytes of raw (n bytes, filter type filter) over prev (the row
+ * above, zeros for the first). Pixels are bpp bytes; n is a multiple of bpp. */
+static inline __attribute__((always_inline)) int
+unfilter_row(int filter, const uint8_t *restrict raw, uint8_t *restrict cur, const uint8_t *restrict prev,
+             Py_ssize_t n, const int bpp)
+{
+    Py_ssize_t i = 0;
+    uint8_t left[8];
+    switch (filter) {
+    case 0:
+        memcpy(cur, raw, (size_t)n);
+        return 1;
+    case 1: {
+        uint8_t pattern[BLOCK];
+        int stale = 1;
+        for (int c = 0; c < bpp; c++)
+            left[c] = cur[c] = raw[c];
+        for (i = bpp; i < n;) {
+            if (i + BLOCK <= n && zero_block(raw + i)) {
+                if (stale) {
+                    for (int k = 0; k < BLOCK; k++)
+                        pattern[k] = left[k % bpp];
+                    stale = 0;
+                }
+                memcpy(cur + i, pattern, BLOCK);
+                i += BLOCK;
+                continue;
+            }
+            Py_ssize_t end = i + BLOCK < n ? i + BLOCK : n;
+            for (; i < end; i += bpp)
+                for (int c = 0; c < bpp; c++)
+                    cur[i + c] = left[c] = (uint8_t)(raw[i + c] + left[c]);
+            stale = 1;
+        }
+        return 1;
+    }
+    case 2:
+#if defined(__SSE2__)
+        for (; i + 16 <= n; i += 16)
+            _mm_storeu_si128((__m128i *)(cur + i), _mm_add_epi8(_mm_loadu_si128((const __m128i *)(raw + i)),
+                                                                _mm_loadu_si128((const __m128i *)(prev + i))));
+#endif
+        for (; i < n; i++)
+            cur[i] = (uint8_t)(raw[i] + prev[i]);
+        return 1;
+    case 3:
+        for (int c = 0; c < bpp; c++)
+            left[c] = cur[c] = (uint8_t)(raw[c] + (prev[c] >> 1));
+        for (i = bpp; i < n; i += bpp)
+            for (int c = 0; c < bpp; c++)
+                cur[i + c] = left[c] = (uint8_t)(raw[i + c] + ((left[c] + prev[i + c]) >> 1));
+        return 1;
+    case 4:
+        for (int c = 0; c < bpp; c++)
+            cur[c] = (uint8_t)(raw[c] + prev[c]); /* no left pixel: the predictor is the one above */
+        for (i = bpp; i < n;) {
+            if (i + BLOCK <= n && zero_block(raw + i) && !memcmp(cur + i - bpp, prev + i - bpp, (size_t)bpp)) {
+                memcpy(cur + i, prev + i, BLOCK);
+                i += BLOCK;
+                continue;
+            }
+            Py_ssize_t end = i + BLOCK < n ? i + BLOCK : n;
+            for (; i < end; i += bpp)
+                for (int c = 0; c < bpp; c++)
+                    cur[i + c] = (uint8_t)(raw[i + c] + paeth(cur[i + c - bpp], prev[i + c], prev[i + c - bpp]));
+        }
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* unfilter_row for a pixel size known only at run time: one inlined copy per size */
+static int unfilter_any(int filter, const uint8_t *raw, uint8_t *cur, const uint8_t *prev, Py_ssize_t n, int bpp)
+{
+    switch (bpp) {
+    case 1: return unfilter_row(filter, raw, cur, prev, n, 1);
+    case 2: return unfilter_row(filter, raw, cur, prev, n, 2);
+    case 3: return unfilter_row(filter, raw, cur, prev, n, 3);
+    case 4: return unfilter_row(filter, raw, cur, prev, n, 4);
+    case 6: return unfilter_row(filter, raw, cur, prev, n, 6);
+    default: return unfilter_row(filter, raw, cur, prev, n, 8);
+    }
+}
+
+/* 2-byte samples from PNG's big-endian order to little-endian (n even) */
+static void swap_pairs(const uint8_t *src, uint8_t *dst, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(src + i));
+        _mm_storeu_si128((__m128i *)(dst + i), _mm_or_si128(_mm_slli_epi16(v, 8), _mm_srli_epi16(v, 8)));
+    }
+#endif
+    for (; i < n; i += 2) {
+        dst[i] = src[i + 1];
+        dst[i + 1] = src[i];
+    }
+}
+
+/* All rows; 1 when done, 0 on a bad filter type, -1 when out of memory. */
+static int unfilter_rows(const uint8_t *raw, uint8_t *out, Py_ssize_t height, Py_ssize_t row_bytes, int bpp,
+                         int swap16)
+{
+    /* the row above in PNG's byte order: out's previous row, or (swap16) one of two rows here */
+    uint8_t *rows = calloc((size_t)(swap16 ? 3 : 1), (size_t)row_bytes + 1);
+    if (!rows)
+        return -1;
+    const uint8_t *prev = rows; /* zeros: the row above the first */
+    int done = 1;
+    for (Py_ssize_t r = 0; r < height && done; r++) {
+        const uint8_t *filtered = raw + r * (row_bytes + 1);
+        uint8_t *cur = swap16 ? rows + (1 + (r & 1)) * (row_bytes + 1) : out + r * row_bytes;
+        done = unfilter_any(filtered[0], filtered + 1, cur, prev, row_bytes, bpp);
+        if (swap16)
+            swap_pairs(cur, out + r * row_bytes, row_bytes);
+        prev = cur;
+    }
+    free(rows);
+    return done;
+}
+
+static PyObject *unfilter_png(PyObject *self, PyObject *args)
+{
+    Py_buffer raw = {0}, out = {0};
+    Py_ssize_t height, row_bytes;
+    int bpp, swap16;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*w*nnip", &raw, &out, &height, &row_bytes, &bpp, &swap16))
+        return NULL;
+    if (bpp != 1 && bpp != 2 && bpp != 3 && bpp != 4 && bpp != 6 && bpp != 8) {
+        PyErr_Format(PyExc_ValueError, "bpp must be 1, 2, 3, 4, 6 or 8, got %d", bpp);
+        goto done;
+    }
+    if (height < 1 || row_bytes < bpp || row_bytes % bpp || (swap16 && row_bytes % 2) ||
+        height > PY_SSIZE_T_MAX / (row_bytes + 1)) {
+        PyErr_Format(PyExc_ValueError, "bad image size: %zd rows of %zd bytes (%d a pixel)", height, row_bytes, bpp);
+        goto done;
+    }
+    if (!PyBuffer_IsContiguous(&raw, 'C') || raw.len != height * (row_bytes + 1) ||
+        !PyBuffer_IsContiguous(&out, 'C') || out.len != height * row_bytes) {
+        PyErr_Format(PyExc_ValueError, "expected %zd filtered and %zd output bytes, got %zd and %zd",
+                     height * (row_bytes + 1), height * row_bytes, raw.len, out.len);
+        goto done;
+    }
+    int done;
+    Py_BEGIN_ALLOW_THREADS
+    done = unfilter_rows(raw.buf, out.buf, height, row_bytes, bpp, swap16);
+    Py_END_ALLOW_THREADS
+    if (done < 0)
+        PyErr_NoMemory();
+    else
+        result = PyBool_FromLong(done);
+done:
+    PyBuffer_Release(&raw);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"column_starts", column_starts, METH_VARARGS,
      "column_starts(a, a_bytes, b, b_bytes, height, width) -> (starts, values_a, values_b) (see the module source)."},
@@ -718,6 +918,8 @@ static PyMethodDef methods[] = {
      "encode_run_groups(starts, group, groups, height, width) -> (present, text, offsets, areas, boxes) (see the module source)."},
     {"value_pairs", value_pairs, METH_VARARGS,
      "value_pairs(a, b, starts, pixels) -> (of_run, first, second, pixels_of_pair) (see the module source)."},
+    {"unfilter_png", unfilter_png, METH_VARARGS,
+     "unfilter_png(raw, out, height, row_bytes, bpp, swap16) -> bool (see the module source)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -725,7 +927,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "curate._rle",
                                     "curate.rle's per-frame passes compiled (see _rle.c).", -1, methods};
 
 /* What curate/rle.py expects (its COMPILED_VERSION): a build of an older _rle.c is not used. */
-#define VERSION 4
+#define VERSION 5
 
 PyMODINIT_FUNC PyInit__rle(void)
 {

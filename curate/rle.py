@@ -39,7 +39,7 @@ import pycocotools.mask as mask_util
 from curate.buffers import scratch
 
 #: The curate/_rle.c this code calls (its VERSION): an older build left in the tree is not used.
-COMPILED_VERSION = 4
+COMPILED_VERSION = 5
 try:  # the run sweep and the RLE encoder compiled (curate/_rle.c); optional: NumPy does the same
     from curate import _rle
 except ImportError:  # pragma: no cover - only where the install could not compile it
@@ -50,6 +50,11 @@ if getattr(_rle, "VERSION", None) != COMPILED_VERSION:
 #: ``SYNMIX_RLE=numpy`` forces the NumPy code of :func:`column_runs`, :func:`encode_instances`,
 #: :func:`encode_run_groups` and :func:`value_pairs`.
 RLE_ENV = "SYNMIX_RLE"
+
+
+def compiled_module():
+    """curate/_rle.c as built for this code (its VERSION), or None where it is not."""
+    return _rle
 
 
 def implementation() -> str:

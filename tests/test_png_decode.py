@@ -1,6 +1,7 @@
-"""The PNG decoders of ``curate.fileio.read_png``: imagecodecs (when installed) gives OpenCV's very
-arrays on every format the label maps come in, and OpenCV (forced by SYNMIX_PNG_DECODER=opencv,
-the path taken when imagecodecs is missing) still reads everything."""
+"""The PNG decoders of ``curate.fileio.read_png``: synmix's own (libdeflate + curate/_rle.c's
+unfiltering) and imagecodecs' libpng (when installed) give OpenCV's very arrays on every format the
+label maps come in, and OpenCV (forced by SYNMIX_PNG_DECODER=opencv, the path taken when
+imagecodecs is missing) still reads everything."""
 
 from __future__ import annotations
 
@@ -14,15 +15,19 @@ import pytest
 
 from curate.buffers import reusing, scratch
 from curate.errors import CurateError
-from curate.fileio import PNG_DECODER_ENV, _fast_layout, png_decoder, read_png
+from curate.fileio import PNG_DECODER_ENV, _fast_layout, decode_plain_png, png_decoder, read_png
+from curate.rle import compiled_module
 
 imagecodecs = pytest.importorskip("imagecodecs")
 
 
-def _opencv(path: Path, monkeypatch, **options) -> np.ndarray:
+needs_own_decoder = pytest.mark.skipif(compiled_module() is None, reason="curate/_rle.c not built")
+
+
+def _decoded(path: Path, monkeypatch, decoder: str, **options) -> np.ndarray:
     with monkeypatch.context() as m:
-        m.setenv(PNG_DECODER_ENV, "opencv")
-        assert png_decoder() == "opencv"
+        m.setenv(PNG_DECODER_ENV, decoder)
+        assert png_decoder() == decoder
         return read_png(path, **options)
 
 
@@ -30,13 +35,21 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
 
 
+def _own_decoder_takes(data: bytes) -> bool:
+    """Whether synmix's own decoder decodes these bytes (rather than leaving them to libpng)."""
+    return decode_plain_png(data) is not None
+
+
 def _assert_decoders_agree(path: Path, monkeypatch) -> None:
     monkeypatch.delenv(PNG_DECODER_ENV, raising=False)
-    assert png_decoder() == "imagecodecs"
+    decoders = ["imagecodecs", "opencv"]
+    if compiled_module() is not None:
+        assert png_decoder() == "synmix" and _own_decoder_takes(path.read_bytes())
+        decoders.insert(0, "synmix")
     raw = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     for rgb in (False, True):
-        ours, theirs = read_png(path, rgb=rgb), _opencv(path, monkeypatch, rgb=rgb)
-        assert _same(ours, theirs), (path, rgb)
+        arrays = [_decoded(path, monkeypatch, d, rgb=rgb) for d in decoders]
+        assert all(_same(a, arrays[-1]) for a in arrays), (path, rgb)
     assert _same(read_png(path), raw)  # BGR order unless asked: OpenCV's own array
 
 
@@ -145,3 +158,115 @@ def test_decoding_into_a_reused_buffer(tmp_path, monkeypatch):
         assert int(first[0, 0]) == 4  # (so a frame's arrays are valid until the next frame only)
     outside = read_png(a, buffer="test")  # outside reusing(): fresh memory every call
     assert outside is not read_png(a, buffer="test")
+
+
+# --- synmix's own decoder: every filter type, every odd file left to libpng -------------------------
+
+_LAYOUTS = {"grey8": (8, 0, 1, np.uint8), "grey16": (16, 0, 1, np.uint16), "rgb": (8, 2, 3, np.uint8),
+            "rgba": (8, 6, 4, np.uint8)}
+
+
+def _filtered_rows(array: np.ndarray, filters: list[int]) -> bytes:
+    """The PNG scanlines of ``array`` (H×W or H×W×C; 16-bit stored big-endian), row r filtered with
+    ``filters[r]`` (PNG specification section 9, computed from the unfiltered bytes)."""
+    height = array.shape[0]
+    lines = array.astype(array.dtype.newbyteorder(">")).reshape(height, -1).view(np.uint8).astype(np.int16)
+    pixel = (array.shape[2] if array.ndim == 3 else 1) * array.itemsize
+    out = []
+    for r in range(height):
+        x = lines[r]
+        up = lines[r - 1] if r else np.zeros_like(x)
+        left = np.concatenate([np.zeros(pixel, np.int16), x[:-pixel]])
+        up_left = np.concatenate([np.zeros(pixel, np.int16), up[:-pixel]])
+        p = left + up - up_left
+        pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - up_left)
+        paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, up_left))
+        predictor = [0, left, up, (left + up) // 2, paeth][filters[r]]
+        out.append(bytes([filters[r]]) + ((x - predictor) % 256).astype(np.uint8).tobytes())
+    return b"".join(out)
+
+
+def _label_like(rng, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """Flat blocks (long zero stretches in every filter) with a few noisy pixels and full-range values."""
+    top = np.iinfo(dtype).max
+    blocks = rng.integers(0, top, (4, 5, *shape[2:]), dtype=dtype, endpoint=True)
+    array = np.repeat(np.repeat(blocks, -(-shape[0] // 4), 0), -(-shape[1] // 5), 1)[:shape[0], :shape[1]].copy()
+    noisy = rng.random(shape[:2]) < 0.02
+    array[noisy] = rng.integers(0, top, array[noisy].shape, dtype=dtype, endpoint=True)
+    return array
+
+
+@needs_own_decoder
+@pytest.mark.parametrize("kind", list(_LAYOUTS))
+@pytest.mark.parametrize("width", [1, 2, 16, 17, 47, 48, 49, 161])
+def test_own_decoder_undoes_every_filter_as_libpng_does(tmp_path, monkeypatch, kind, width):
+    depth, colour, channels, dtype = _LAYOUTS[kind]
+    rng = np.random.default_rng(width)
+    shape = (23, width) if channels == 1 else (23, width, channels)
+    array = _label_like(rng, shape, dtype)
+    # each type on whole images, then mixed row by row (a row's filter meets every other's row above)
+    for name, filters in [*((f"all{f}", [f] * 23) for f in range(5)), ("mixed", rng.integers(0, 5, 23).tolist())]:
+        data = _png(width, 23, depth, colour, _filtered_rows(array, filters))
+        assert _same(decode_plain_png(data), array), name
+        path = tmp_path / f"{kind}-{width}-{name}.png"
+        path.write_bytes(data)
+        _assert_decoders_agree(path, monkeypatch)
+
+
+def _odd_pngs() -> dict[str, bytes]:
+    """Files the own decoder leaves to libpng: each breaks one rule of ``curate.fileio._plain_png``."""
+    array = np.arange(6 * 40, dtype=np.uint8).reshape(6, 40) // 7
+    rows = _filtered_rows(array, [1] * 6)
+    ihdr = _chunk(b"IHDR", (40).to_bytes(4, "big") + (6).to_bytes(4, "big") + bytes([8, 0, 0, 0, 0]))
+    idat, iend, text = _chunk(b"IDAT", zlib.compress(rows)), _chunk(b"IEND", b""), _chunk(b"tEXt", b"k\x00v")
+    sig = b"\x89PNG\r\n\x1a\n"
+    half = len(zlib.compress(rows)) // 2
+    return {
+        "no IEND": sig + ihdr + idat,
+        "bytes after IEND": sig + ihdr + idat + iend + b"x",
+        "IDAT split by a chunk": sig + ihdr + _chunk(b"IDAT", zlib.compress(rows)[:half]) + text
+        + _chunk(b"IDAT", zlib.compress(rows)[half:]) + iend,
+        "bad ancillary CRC": sig + ihdr + text[:-1] + bytes([text[-1] ^ 1]) + idat + iend,
+        "bad IDAT CRC": sig + ihdr + idat[:-1] + bytes([idat[-1] ^ 1]) + iend,
+        "PLTE in grey": sig + ihdr + _chunk(b"PLTE", bytes(6)) + idat + iend,
+        "unknown critical chunk": sig + ihdr + _chunk(b"ABCD", b"") + idat + iend,
+        "too much image data": sig + ihdr + _chunk(b"IDAT", zlib.compress(rows + b"\x00" + bytes(40))) + iend,
+        "too little image data": sig + ihdr + _chunk(b"IDAT", zlib.compress(rows[:-3])) + iend,
+        "bad Adler-32": sig + ihdr + _chunk(b"IDAT", zlib.compress(rows)[:-1] + b"\x00") + iend,
+        "bad filter type": sig + ihdr + _chunk(b"IDAT", zlib.compress(b"\x05" + rows[1:])) + iend,
+        "filter method 1": sig + _chunk(b"IHDR", ihdr[8:18] + b"\x00\x01\x00") + idat + iend,
+        "IEND with data": sig + ihdr + idat + _chunk(b"IEND", b"x"),
+    }
+
+
+@needs_own_decoder
+@pytest.mark.parametrize("name", list(_odd_pngs()))
+def test_own_decoder_leaves_every_odd_png_to_libpng(tmp_path, monkeypatch, name):
+    """Damaged or unusual files decode (or fail, as one line) exactly as they did with libpng alone."""
+    data = _odd_pngs()[name]
+    assert _fast_layout(data) is not None and not _own_decoder_takes(data)
+    path = tmp_path / "odd.png"
+    path.write_bytes(data)
+    results = []
+    for decoder in ("synmix", "imagecodecs"):
+        try:
+            results.append(_decoded(path, monkeypatch, decoder))
+        except CurateError as err:
+            results.append(err.problem)
+    assert type(results[0]) is type(results[1])
+    assert _same(*results) if isinstance(results[0], np.ndarray) else results[0] == results[1]
+
+
+@needs_own_decoder
+def test_unfilter_checks_its_input():
+    unfilter = compiled_module().unfilter_png
+    out = np.empty((2, 4), np.uint8)
+    assert unfilter(bytes(10), out, 2, 4, 1, False) is True and not out.any()
+    assert unfilter(b"\x05" + bytes(9), out, 2, 4, 1, False) is False  # filter type 5
+    for args in [(bytes(9), out, 2, 4, 1, False), (bytes(10), out, 2, 4, 5, False), (bytes(10), out, 2, 4, 3, False),
+                 (bytes(10), np.empty(9, np.uint8), 2, 4, 1, False), (bytes(10), out, 0, 4, 1, False),
+                 (bytes(8), np.empty(6, np.uint8), 2, 3, 2, True)]:
+        with pytest.raises(ValueError):
+            unfilter(*args)
+    with pytest.raises(TypeError):
+        unfilter(bytes(10), bytes(8), 2, 4, 1, False)  # a read-only output
