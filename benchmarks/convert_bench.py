@@ -21,10 +21,12 @@ Then the codec limit (``--whole-frames``, default 1000; ``--whole-only`` skips e
 to the generated frames), its CPU time (user + system of the command and its worker processes,
 ``getrusage(RUSAGE_CHILDREN)``), minor page faults and system-time share per frame, against the
 bare decode of the same label maps by every decoder installed (OpenCV, imagecodecs' libpng and
-libspng, Pillow, and synmix's own — libdeflate's inflate and curate/_rle.c's unfiltering; CPU time), each in a fresh process of its own, twice: "plain" (as any script:
-OpenCV's fresh output arrays are page-faulted in again, ~3-4 ms of a Synscapes frame) and
-"fault-free" (glibc keeping freed memory, as synmix's processes do: the decode work alone). The
-ratio to OpenCV is given against both; the fastest decoder is the fastest of either. Per frame means start-up subtracted: the
+libspng, Pillow, and synmix's own — libdeflate's inflate and curate/_rle.c's unfiltering; CPU
+time), each in a fresh process of its own, twice: "plain" (as any script: OpenCV's fresh output
+arrays are page-faulted in again, ~3-4 ms of a Synscapes frame) and "fault-free" (glibc keeping
+freed memory, as synmix's processes do: the decode work alone). The ratio to OpenCV is given
+against both; the fastest decoder is the fastest of either, the fastest library decoder the
+fastest but synmix's own. Per frame means start-up subtracted: the
 command runs on N and on N/5 frames, best of ``--rounds`` interleaved runs each, and the cost of a
 frame is the slope between the two (the start-up — imports, worker processes — is printed beside
 it). Printed: the ratios to OpenCV's decode and to the fastest one (also round by round, the
