@@ -222,10 +222,12 @@ def _run_all(base: Path, decoder: str = "auto", sweep: str = "auto", workers: in
     return sums
 
 
-# The label maps decoded by imagecodecs (when installed) and swept for runs by curate/_rle.c in this
-# process, or by the fallbacks (OpenCV's decoder, NumPy's run pass; forced by SYNMIX_PNG_DECODER and
-# SYNMIX_RLE) in two worker processes: the same bytes either way.
-@pytest.mark.parametrize(("decoder", "sweep", "workers"), [("auto", "auto", 1), ("opencv", "numpy", 2)])
+# The label maps decoded by synmix's own decoder (libdeflate + curate/_rle.c, where both exist) and
+# swept for runs by curate/_rle.c in this process, or by the fallbacks (imagecodecs' libpng; OpenCV's
+# decoder and NumPy's run pass; forced by SYNMIX_PNG_DECODER and SYNMIX_RLE) in two worker
+# processes: the same bytes every way.
+@pytest.mark.parametrize(("decoder", "sweep", "workers"),
+                         [("auto", "auto", 1), ("imagecodecs", "auto", 2), ("opencv", "numpy", 2)])
 def test_outputs_are_byte_identical_to_the_pinned_ones(tmp_path, decoder, sweep, workers):
     sums = _run_all(tmp_path, decoder, sweep, workers)
     if os.environ.get("SYNMIX_PRINT_PINS"):
