@@ -114,14 +114,27 @@ _PLAIN_MAX_BYTES = 1 << 28
 _IHDR, _IDAT, _IEND, _TRNS = b"IHDR", b"IDAT", b"IEND", b"tRNS"
 
 
+def _chunk_type_ok(kind: bytes) -> bool:
+    """Four letters, the third upper-case (PNG specification 5.4; libpng refuses any other)."""
+    return all(65 <= (c & 0xDF) <= 90 for c in kind) and 65 <= kind[2] <= 90
+
+
+def _window_ok(stream: bytes, size: int) -> bool:
+    """Whether the zlib header's window (CINFO) holds every distance the stream may use: libdeflate
+    looks back as far as the output goes, zlib (libpng) only as far as the window it declares."""
+    return len(stream) >= 2 and (stream[0] >> 4 == 7 or size <= 1 << ((stream[0] >> 4) + 8))
+
+
 def _plain_png(data: bytes, shape: tuple[int, ...], dtype) -> tuple[bytes, int, int] | None:
     """(zlib stream, bytes per filtered row, bytes per pixel) of a PNG that synmix decodes itself,
-    else None: one whose every chunk has its CRC, IHDR (compression and filter method 0) first,
-    the IDAT chunks in one sequence, IEND last with nothing after it, no other critical chunk and
-    no tRNS (PNG specification, sections 5 and 11). Anything else — damaged, unusual or merely
-    surprising — goes to the library decoder, which decides as it always did."""
+    else None: one whose every chunk has a valid type and its CRC, IHDR (13 bytes, compression and
+    filter method 0) first, the IDAT chunks in one sequence whose zlib window covers the image,
+    IEND last with nothing after it, no other critical chunk and no tRNS (PNG specification,
+    sections 5 and 11). Anything else — damaged, unusual or merely surprising — goes to the library
+    decoder, which decides as it always did."""
     height, width = shape[:2]
-    if data[26] or data[27] or not (0 < width <= _PLAIN_MAX_SIDE and 0 < height <= _PLAIN_MAX_SIDE):
+    if (data[8:12] != b"\0\0\0\x0d" or data[26] or data[27]
+            or not (0 < width <= _PLAIN_MAX_SIDE and 0 < height <= _PLAIN_MAX_SIDE)):
         return None
     pixel = (shape[2] if len(shape) == 3 else 1) * np.dtype(dtype).itemsize
     row = width * pixel
@@ -131,7 +144,8 @@ def _plain_png(data: bytes, shape: tuple[int, ...], dtype) -> tuple[bytes, int, 
     while pos + 12 <= end:
         length = int.from_bytes(data[pos:pos + 4], "big")
         kind, stop = data[pos + 4:pos + 8], pos + 8 + length
-        if stop + 4 > end or zlib.crc32(data[pos + 4:stop]) != int.from_bytes(data[stop:stop + 4], "big"):
+        if (stop + 4 > end or not _chunk_type_ok(kind)
+                or zlib.crc32(data[pos + 4:stop]) != int.from_bytes(data[stop:stop + 4], "big")):
             return None
         if kind == _IDAT:
             if after_idat:
@@ -140,7 +154,9 @@ def _plain_png(data: bytes, shape: tuple[int, ...], dtype) -> tuple[bytes, int, 
         elif idat:
             after_idat = True
         if kind == _IEND:
-            return (b"".join(idat), row, pixel) if stop + 4 == end and idat and not length else None
+            stream = b"".join(idat)
+            plain = stop + 4 == end and idat and not length and _window_ok(stream, height * (row + 1))
+            return (stream, row, pixel) if plain else None
         if (kind[0] & 0x20 == 0 and kind not in (_IDAT, _IHDR)) or kind == _TRNS or (kind == _IHDR and pos != 8):
             return None
         pos = stop + 4

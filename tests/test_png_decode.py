@@ -104,10 +104,11 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return len(payload).to_bytes(4, "big") + kind + payload + zlib.crc32(kind + payload).to_bytes(4, "big")
 
 
-def _png(width: int, height: int, depth: int, colour: int, rows: bytes, interlace: int = 0, extra=()) -> bytes:
+def _png(width: int, height: int, depth: int, colour: int, rows: bytes, interlace: int = 0, extra=(),
+         stream: bytes | None = None) -> bytes:
     ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([depth, colour, 0, 0, interlace])
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + b"".join(_chunk(k, v) for k, v in extra)
-            + _chunk(b"IDAT", zlib.compress(rows)) + _chunk(b"IEND", b""))
+            + _chunk(b"IDAT", zlib.compress(rows) if stream is None else stream) + _chunk(b"IEND", b""))
 
 
 @pytest.mark.parametrize("name", ["palette", "grey-alpha", "rgb16", "grey-trns", "grey4"])
@@ -236,7 +237,22 @@ def _odd_pngs() -> dict[str, bytes]:
         "bad filter type": sig + ihdr + _chunk(b"IDAT", zlib.compress(b"\x05" + rows[1:])) + iend,
         "filter method 1": sig + _chunk(b"IHDR", ihdr[8:18] + b"\x00\x01\x00") + idat + iend,
         "IEND with data": sig + ihdr + idat + _chunk(b"IEND", b"x"),
+        "IHDR of 14 bytes": sig + _chunk(b"IHDR", ihdr[8:21] + b"\x00") + idat + iend,
+        "chunk type with a digit": sig + ihdr + _chunk(b"tE5t", b"k\x00v") + idat + iend,
+        "chunk type, third letter lower-case": sig + ihdr + _chunk(b"tExt", b"k\x00v") + idat + iend,
+        "zlib window smaller than its distances": _far_back_png(),
     }
+
+
+def _far_back_png() -> bytes:
+    """A 2,406-byte image whose zlib header declares a 512-byte window but whose stream copies from
+    1,000 bytes back (zlib refuses it; libdeflate alone would not notice)."""
+    pattern = np.random.default_rng(1).integers(0, 256, 1000, dtype=np.uint8).tobytes()
+    rows = b"".join(b"\x00" + (pattern * 3)[r * 400:(r + 1) * 400] for r in range(6))
+    stream = bytearray(zlib.compress(rows))
+    stream[0] = 0x18  # CINFO 1: a 2**9-byte window
+    stream[1] = (stream[1] & 0xE0) + (31 - ((0x18 * 256 + (stream[1] & 0xE0)) % 31)) % 31  # FCHECK
+    return _png(400, 6, 8, 0, b"", extra=(), stream=bytes(stream))
 
 
 @needs_own_decoder
@@ -244,7 +260,7 @@ def _odd_pngs() -> dict[str, bytes]:
 def test_own_decoder_leaves_every_odd_png_to_libpng(tmp_path, monkeypatch, name):
     """Damaged or unusual files decode (or fail, as one line) exactly as they did with libpng alone."""
     data = _odd_pngs()[name]
-    assert _fast_layout(data) is not None and not _own_decoder_takes(data)
+    assert not _own_decoder_takes(data)
     path = tmp_path / "odd.png"
     path.write_bytes(data)
     results = []
@@ -287,3 +303,15 @@ def test_own_decoder_matches_libpng_on_random_scanlines(kind):
         data = _png(width, height, depth, colour, np.hstack([filters, lines]).tobytes())
         ours = decode_plain_png(data)
         assert ours is not None and _same(ours, imagecodecs.png_decode(data)), (trial, width, height)
+
+
+@needs_own_decoder
+def test_own_decoder_takes_a_small_zlib_window_that_covers_the_image():
+    """Encoders declare a small window for small images (libpng does): no distance can exceed it."""
+    array = _label_like(np.random.default_rng(3), (8, 50), np.uint8)
+    compressor = zlib.compressobj(wbits=9)
+    rows = _filtered_rows(array, [1] * 8)
+    stream = compressor.compress(rows) + compressor.flush()
+    assert stream[0] >> 4 == 1 and len(rows) <= 512
+    data = _png(50, 8, 8, 0, b"", stream=stream)
+    assert _same(decode_plain_png(data), array) and _same(imagecodecs.png_decode(data), array)
