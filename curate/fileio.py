@@ -109,9 +109,13 @@ def _fast_layout(data: bytes) -> tuple[tuple[int, ...], type] | None:
 #: side; beyond 2**28 filtered bytes the library decoders decide).
 _PLAIN_MAX_SIDE = 1_000_000
 _PLAIN_MAX_BYTES = 1 << 28
-#: Chunk types a plain PNG may have besides IHDR, IDAT and IEND: every ancillary chunk (lower-case
-#: first letter, ignored by libpng's and OpenCV's decoding of these formats) except tRNS.
-_IHDR, _IDAT, _IEND, _TRNS = b"IHDR", b"IDAT", b"IEND", b"tRNS"
+_IHDR, _IDAT, _IEND = b"IHDR", b"IDAT", b"IEND"
+#: The ancillary chunks a plain PNG may have besides IHDR, IDAT and IEND: those of the PNG
+#: specification that the decoding of these formats ignores (libpng's and OpenCV's; a damaged
+#: one is a warning there). Not tRNS (OpenCV makes it alpha), not APNG's acTL/fcTL/fdAT (the
+#: libpng that imagecodecs builds checks them and refuses bad ones), nothing unknown.
+_IGNORED_CHUNKS = frozenset({b"bKGD", b"cHRM", b"eXIf", b"gAMA", b"hIST", b"iCCP", b"iTXt", b"pHYs", b"sBIT",
+                             b"sPLT", b"sRGB", b"tEXt", b"tIME", b"zTXt"})
 
 
 def _chunk_type_ok(kind: bytes) -> bool:
@@ -129,8 +133,8 @@ def _plain_png(data: bytes, shape: tuple[int, ...], dtype) -> tuple[bytes, int, 
     """(zlib stream, bytes per filtered row, bytes per pixel) of a PNG that synmix decodes itself,
     else None: one whose every chunk has a valid type and its CRC, IHDR (13 bytes, compression and
     filter method 0) first, the IDAT chunks in one sequence whose zlib window covers the image,
-    IEND last with nothing after it, no other critical chunk and no tRNS (PNG specification,
-    sections 5 and 11). Anything else — damaged, unusual or merely surprising — goes to the library
+    IEND last with nothing after it, and no other chunk but those of ``_IGNORED_CHUNKS`` (PNG
+    specification, sections 5 and 11). Anything else — damaged, unusual or merely surprising — goes to the library
     decoder, which decides as it always did."""
     height, width = shape[:2]
     if (data[8:12] != b"\0\0\0\x0d" or data[26] or data[27]
@@ -157,7 +161,7 @@ def _plain_png(data: bytes, shape: tuple[int, ...], dtype) -> tuple[bytes, int, 
             stream = b"".join(idat)
             plain = stop + 4 == end and idat and not length and _window_ok(stream, height * (row + 1))
             return (stream, row, pixel) if plain else None
-        if (kind[0] & 0x20 == 0 and kind not in (_IDAT, _IHDR)) or kind == _TRNS or (kind == _IHDR and pos != 8):
+        if kind not in _IGNORED_CHUNKS and kind != _IDAT and (kind != _IHDR or pos != 8):
             return None
         pos = stop + 4
     return None

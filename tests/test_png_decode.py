@@ -241,6 +241,8 @@ def _odd_pngs() -> dict[str, bytes]:
         "chunk type with a digit": sig + ihdr + _chunk(b"tE5t", b"k\x00v") + idat + iend,
         "chunk type, third letter lower-case": sig + ihdr + _chunk(b"tExt", b"k\x00v") + idat + iend,
         "zlib window smaller than its distances": _far_back_png(),
+        "APNG frame control, damaged": sig + ihdr + _chunk(b"fcTL", b"\x00\x01") + idat + iend,
+        "an unknown ancillary chunk": sig + ihdr + _chunk(b"prVt", b"x") + idat + iend,
     }
 
 
