@@ -21,7 +21,7 @@ Then the codec limit (``--whole-frames``, default 1000; ``--whole-only`` skips e
 to the generated frames), its CPU time (user + system of the command and its worker processes,
 ``getrusage(RUSAGE_CHILDREN)``), minor page faults and system-time share per frame, against the
 bare decode of the same label maps by every decoder installed (OpenCV, imagecodecs' libpng and
-libspng, Pillow, and synmix's own — libdeflate's inflate and curate/_rle.c's unfiltering; CPU
+libspng, Pillow, and synmix's own — zlib-ng's inflate and curate/_rle.c's unfiltering; CPU
 time), each in a fresh process of its own, twice: "plain" (as any script: OpenCV's fresh output
 arrays are page-faulted in again, ~3-4 ms of a Synscapes frame) and "fault-free" (glibc keeping
 freed memory, as synmix's processes do: the decode work alone). The ratio to OpenCV is given
@@ -222,7 +222,7 @@ def peak_rss_mb(source: str, root: Path, out: Path) -> float:
 def decoders() -> dict:
     """Every PNG decoder installed, as bytes → array (label maps: 8/16-bit grey, 8-bit RGB)."""
     found = {"opencv": lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)}
-    found["synmix"] = fileio.decode_plain_png  # synmix's own (libdeflate + curate/_rle.c); None where not built
+    found["synmix"] = fileio.decode_plain_png  # synmix's own (zlib-ng + curate/_rle.c); None where not built
     try:
         import imagecodecs
 

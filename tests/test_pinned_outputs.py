@@ -222,7 +222,7 @@ def _run_all(base: Path, decoder: str = "auto", sweep: str = "auto", workers: in
     return sums
 
 
-# The label maps decoded by synmix's own decoder (libdeflate + curate/_rle.c, where both exist) and
+# The label maps decoded by synmix's own decoder (zlib-ng + curate/_rle.c, where both exist) and
 # swept for runs by curate/_rle.c in this process, or by the fallbacks (imagecodecs' libpng; OpenCV's
 # decoder and NumPy's run pass; forced by SYNMIX_PNG_DECODER and SYNMIX_RLE) in two worker
 # processes: the same bytes every way.

@@ -1,4 +1,4 @@
-"""The PNG decoders of ``curate.fileio.read_png``: synmix's own (libdeflate + curate/_rle.c's
+"""The PNG decoders of ``curate.fileio.read_png``: synmix's own (zlib-ng + curate/_rle.c's
 unfiltering) and imagecodecs' libpng (when installed) give OpenCV's very arrays on every format the
 label maps come in, and OpenCV (forced by SYNMIX_PNG_DECODER=opencv, the path taken when
 imagecodecs is missing) still reads everything."""
@@ -248,7 +248,7 @@ def _odd_pngs() -> dict[str, bytes]:
 
 def _far_back_png() -> bytes:
     """A 2,406-byte image whose zlib header declares a 512-byte window but whose stream copies from
-    1,000 bytes back (zlib refuses it; libdeflate alone would not notice)."""
+    1,000 bytes back (zlib refuses it, reading row by row; one inflate into a whole buffer would not notice)."""
     pattern = np.random.default_rng(1).integers(0, 256, 1000, dtype=np.uint8).tobytes()
     rows = b"".join(b"\x00" + (pattern * 3)[r * 400:(r + 1) * 400] for r in range(6))
     stream = bytearray(zlib.compress(rows))
@@ -317,3 +317,88 @@ def test_own_decoder_takes_a_small_zlib_window_that_covers_the_image():
     assert stream[0] >> 4 == 1 and len(rows) <= 512
     data = _png(50, 8, 8, 0, b"", stream=stream)
     assert _same(decode_plain_png(data), array) and _same(imagecodecs.png_decode(data), array)
+
+
+class _Bits:
+    """A DEFLATE bit writer (RFC 1951 3.1.1: fields LSB first, Huffman codes MSB first)."""
+
+    def __init__(self):
+        self.acc, self.count, self.out = 0, 0, bytearray()
+
+    def put(self, value: int, bits: int) -> None:
+        self.acc |= value << self.count
+        self.count += bits
+        while self.count >= 8:
+            self.out.append(self.acc & 255)
+            self.acc >>= 8
+            self.count -= 8
+
+    def code(self, code: int, bits: int) -> None:
+        self.put(int(format(code, f"0{bits}b")[::-1], 2), bits)
+
+    def fixed(self, symbol: int) -> None:  # a literal/length symbol of the fixed Huffman code
+        if symbol < 144:
+            self.code(0x30 + symbol, 8)
+        elif symbol < 256:
+            self.code(0x190 + symbol - 144, 9)
+        elif symbol < 280:
+            self.code(symbol - 256, 7)
+        else:
+            self.code(0xC0 + symbol - 280, 8)
+
+    def zlib(self, raw: bytes) -> bytes:
+        return b"\x78\x9c" + bytes(self.out) + (bytes([self.acc]) if self.count else b"") + \
+            zlib.adler32(raw).to_bytes(4, "big")
+
+
+def _invalid_deflate_pngs() -> dict[str, bytes]:
+    """Streams with a right Adler-32 that RFC 1951 forbids (zlib refuses them; a laxer inflater,
+    e.g. libdeflate, decodes them to some image)."""
+    found = {}
+    bits = _Bits()  # fixed block: 0, 0, then length symbol 286 (reserved) at distance 1
+    bits.put(1, 1), bits.put(1, 2), bits.fixed(0), bits.fixed(0), bits.fixed(286), bits.code(0, 5), bits.fixed(256)
+    found["length symbol 286"] = _png(259, 1, 8, 0, b"", stream=bits.zlib(bytes(260)))
+    bits = _Bits()  # fixed block: a literal, then copies; one at distance symbol 30 (reserved)
+    bits.put(1, 1), bits.put(1, 2), bits.fixed(0)
+    left = 29999
+    for k in range(left // 258):
+        bits.fixed(285)
+        bits.code(30 if k == 100 else 0, 5)
+        if k == 100:
+            bits.put(0, 13)
+        left -= 258
+    for _ in range(left):
+        bits.fixed(0)
+    bits.fixed(256)
+    found["distance symbol 30"] = _png(29999, 1, 8, 0, b"", stream=bits.zlib(bytes(30000)))
+    bits = _Bits()  # dynamic block declaring 288 length and 32 distance codes (at most 286 and 30)
+    bits.put(1, 1), bits.put(2, 2), bits.put(31, 5), bits.put(31, 5), bits.put(14, 4)
+    for symbol in [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1]:
+        bits.put(1 if symbol in (1, 18) else 0, 3)  # code lengths: "1" = 0, "18" = 1
+
+    def zeros(count):
+        while count:
+            run = min(count, 138)
+            bits.code(1, 1), bits.put(run - 11, 7)
+            count -= run
+    bits.code(0, 1), zeros(255), bits.code(0, 1), zeros(31)  # literal 0 and end-of-block: 1 bit each
+    bits.code(0, 1), bits.code(0, 1), zeros(30)
+    for _ in range(85):
+        bits.code(0, 1)
+    bits.code(1, 1)
+    found["288 length codes"] = _png(16, 5, 8, 0, b"", stream=bits.zlib(bytes(85)))
+    return found
+
+
+@needs_own_decoder
+@pytest.mark.parametrize("name", list(_invalid_deflate_pngs()))
+def test_own_decoder_refuses_the_deflate_streams_zlib_refuses(tmp_path, monkeypatch, name):
+    data = _invalid_deflate_pngs()[name]
+    with pytest.raises(Exception, match="invalid|too many"):  # imagecodecs' PngError, zlib's message
+        imagecodecs.png_decode(data)
+    assert not _own_decoder_takes(data)
+    path = tmp_path / "invalid.png"
+    path.write_bytes(data)
+    for decoder in ("synmix", "imagecodecs"):
+        with pytest.raises(CurateError, match="not a readable PNG"):
+            _decoded(path, monkeypatch, decoder)
