@@ -73,13 +73,18 @@ def png_decoder() -> str:
     forced = os.environ.get(PNG_DECODER_ENV, "").lower()
     if forced == "opencv" or _imagecodecs_png() is None:
         return "opencv"
-    if forced == "imagecodecs" or _zlib_ng() is None or _unfilter() is None:
+    if forced == "imagecodecs" or not _own_decoder_built():
         return "imagecodecs"
     return "synmix"
 
 
 def _unfilter():
     return getattr(compiled_module(), "unfilter_png", None)
+
+
+def _own_decoder_built() -> bool:
+    """Whether synmix's own decoder has its parts: zlib-ng (imagecodecs) and curate/_rle.c."""
+    return _zlib_ng() is not None and _unfilter() is not None
 
 
 #: Byte offset of the chunk after IHDR: signature (8) + IHDR length, type, 13 data bytes, CRC (25).
@@ -137,8 +142,8 @@ def _plain_png(data: bytes, shape: tuple[int, ...], dtype) -> tuple[bytes, int, 
     else None: one whose every chunk has a valid type and its CRC, IHDR (13 bytes, compression and
     filter method 0) first, the IDAT chunks in one sequence whose zlib window covers the image,
     IEND last with nothing after it, and no other chunk but those of ``_IGNORED_CHUNKS`` (PNG
-    specification, sections 5 and 11). Anything else — damaged, unusual or merely surprising — goes to the library
-    decoder, which decides as it always did."""
+    specification, sections 5 and 11). Anything else — damaged, unusual or merely surprising —
+    goes to the library decoder, which decides as it always did."""
     height, width = shape[:2]
     if (data[8:12] != b"\0\0\0\x0d" or data[26] or data[27]
             or not (0 < width <= _PLAIN_MAX_SIDE and 0 < height <= _PLAIN_MAX_SIDE)):
@@ -195,7 +200,7 @@ def decode_plain_png(data: bytes) -> np.ndarray | None:
     """synmix's own decoder alone: the image of a plain 8/16-bit grey, RGB or RGBA PNG (the
     array imagecodecs gives), or None for any other file (:func:`read_png` then asks libpng)."""
     layout = _fast_layout(data)
-    return _decode_plain(data, *layout, None) if layout is not None and _unfilter() is not None else None
+    return _decode_plain(data, *layout, None) if layout is not None and _own_decoder_built() else None
 
 
 def _input_bytes(path: Path) -> bytes:
