@@ -885,7 +885,7 @@ static PyObject *unfilter_png(PyObject *self, PyObject *args)
         goto done;
     }
     if (height < 1 || row_bytes < bpp || row_bytes % bpp || (swap16 && row_bytes % 2) ||
-        height > PY_SSIZE_T_MAX / (row_bytes + 1)) {
+        row_bytes >= PY_SSIZE_T_MAX / 3 || height > PY_SSIZE_T_MAX / (row_bytes + 1)) {
         PyErr_Format(PyExc_ValueError, "bad image size: %zd rows of %zd bytes (%d a pixel)", height, row_bytes, bpp);
         goto done;
     }
