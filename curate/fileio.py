@@ -192,8 +192,8 @@ def _decode_plain(data: bytes, shape: tuple[int, ...], dtype, buffer: str | None
     if len(filtered) != size:
         return None
     image = scratch(buffer, shape, dtype) if buffer else np.empty(shape, dtype)
-    wide = np.dtype(dtype).itemsize == 2
-    return image if _unfilter()(filtered, image, height, row, 2 if wide else pixel, wide) else None
+    swap16 = np.dtype(dtype).itemsize == 2  # 16-bit grey: a pixel is its one big-endian sample
+    return image if _unfilter()(filtered, image, height, row, pixel, swap16) else None
 
 
 def decode_plain_png(data: bytes) -> np.ndarray | None:
