@@ -52,7 +52,7 @@
  *   out       a writable C-contiguous buffer of height*row_bytes bytes: the image's bytes, row by
  *             row, as libpng gives them — with swap16 each 2-byte sample in native little-endian
  *             order (PNG stores it big-endian);
- *   bpp       the filters' bytes per complete pixel (1..8);
+ *   bpp       the filters' bytes per complete pixel: 1, 2, 3 or 4 (8/16-bit grey, RGB, RGBA);
  *   returns   False when a row has a filter type beyond 4 (out is then partly written), else True.
  *
  *   Label maps are mostly flat, so most 48-byte blocks of a Sub or Paeth row are zero: a zero Sub
@@ -727,7 +727,7 @@ done:
 
 /* --- unfilter_png --------------------------------------------------------------------------- */
 
-/* A block of a filtered row: a multiple of 16 bytes and of every pixel size 1, 2, 3, 4, 6, 8. */
+/* A block of a filtered row: a multiple of 16 bytes and of every pixel size 1, 2, 3, 4. */
 #define BLOCK 48
 
 static inline int zero_block(const uint8_t *p)
@@ -756,7 +756,7 @@ unfilter_row(int filter, const uint8_t *restrict raw, uint8_t *restrict cur, con
              Py_ssize_t n, const int bpp)
 {
     Py_ssize_t i = 0;
-    uint8_t left[8];
+    uint8_t left[4];
     switch (filter) {
     case 0:
         memcpy(cur, raw, (size_t)n);
@@ -828,9 +828,7 @@ static int unfilter_any(int filter, const uint8_t *raw, uint8_t *cur, const uint
     case 1: return unfilter_row(filter, raw, cur, prev, n, 1);
     case 2: return unfilter_row(filter, raw, cur, prev, n, 2);
     case 3: return unfilter_row(filter, raw, cur, prev, n, 3);
-    case 4: return unfilter_row(filter, raw, cur, prev, n, 4);
-    case 6: return unfilter_row(filter, raw, cur, prev, n, 6);
-    default: return unfilter_row(filter, raw, cur, prev, n, 8);
+    default: return unfilter_row(filter, raw, cur, prev, n, 4);
     }
 }
 
@@ -880,8 +878,8 @@ static PyObject *unfilter_png(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "y*w*nnip", &raw, &out, &height, &row_bytes, &bpp, &swap16))
         return NULL;
-    if (bpp != 1 && bpp != 2 && bpp != 3 && bpp != 4 && bpp != 6 && bpp != 8) {
-        PyErr_Format(PyExc_ValueError, "bpp must be 1, 2, 3, 4, 6 or 8, got %d", bpp);
+    if (bpp < 1 || bpp > 4) {
+        PyErr_Format(PyExc_ValueError, "bpp must be 1, 2, 3 or 4, got %d", bpp);
         goto done;
     }
     if (height < 1 || row_bytes < bpp || row_bytes % bpp || (swap16 && row_bytes % 2) ||

@@ -284,6 +284,7 @@ def test_unfilter_checks_its_input():
     for args in [(bytes(9), out, 2, 4, 1, False), (bytes(10), out, 2, 4, 5, False), (bytes(10), out, 2, 4, 3, False),
                  (bytes(10), np.empty(9, np.uint8), 2, 4, 1, False), (bytes(10), out, 0, 4, 1, False),
                  (bytes(8), np.empty(6, np.uint8), 2, 3, 2, True),
+                 (bytes(14), np.empty(12, np.uint8), 2, 6, 6, False),  # 16-bit RGB is libpng's
                  (bytes(10), out, 2, 2**63 - 1, 1, False)]:  # rows too long to hold (no overflow)
         with pytest.raises(ValueError):
             unfilter(*args)
