@@ -13,7 +13,10 @@ round by round (so caches and CPU frequency treat all three alike):
       Cityscapes column uses that same re-implementation;
   (c) synmix on one worker: ``curate.convert.driver.convert_frame`` (read + harmonize + encode).
 
-Prints per-frame milliseconds and the ratios b/c and c/a, then whole-command wall times of
+Prints per-frame milliseconds and the ratios b/c and c/a; then where (c)'s time goes: its label
+maps read and decoded by synmix's reader, the run sweep over them, the meta, each timed alone on
+the same frames, and the rest (the frame minus those) — what a frame costs beyond its own decode,
+and what 1.3x that decode would leave for it; then whole-command wall times of
 ``convert`` with --workers 1 and 2, and the peak RSS of a one-worker command run.
 
 Then the codec limit (``--whole-frames``, default 1000; ``--whole-only`` skips everything above):
@@ -71,8 +74,10 @@ from curate.labels import (  # noqa: E402
     INSTANCE_ID_OFFSET,
     LABEL_ID,
 )
+from curate.rle import column_runs  # noqa: E402
 from curate.sample import write_cityscapes_sample, write_synscapes_sample  # noqa: E402
 from curate.sources import ConvertSettings  # noqa: E402
+from curate.sources import cityscapes as cs_source  # noqa: E402
 from curate.sources import synscapes as syn_source  # noqa: E402
 
 CITYSCAPES_SIZE = (2048, 1024)
@@ -165,6 +170,54 @@ def measure_layout(name: str, frames: list, a, b, c, rounds: int) -> dict:
     return {"layout": name, "frames": len(frames), "rounds": rounds,
             "a_decode_ms": per_frame["a"], "b_per_instance_ms": per_frame["b"], "c_synmix_ms": per_frame["c"],
             "b_over_c": per_frame["b"] / per_frame["c"], "c_over_a": per_frame["c"] / per_frame["a"]}
+
+
+def synscapes_parts(root: Path):
+    """One Synscapes frame's parts as convert_frame does them, each timed alone: reading and decoding
+    the label maps, the run sweep over them, the meta (read, parse, check). Returns seconds each."""
+    def parts(frame) -> tuple[float, float, float]:
+        paths = syn_source.frame_paths(root, frame.key)
+        start = time.perf_counter()
+        class_map = syn_source.read_class_map(paths["class"])
+        instances = syn_source.read_instance_map(paths["instance"], packed=True)
+        decoded = time.perf_counter()
+        column_runs(instances, class_map)
+        swept = time.perf_counter()
+        syn_source.read_meta(paths["meta"])
+        return decoded - start, swept - decoded, time.perf_counter() - swept
+    return parts
+
+
+def cityscapes_parts(frame) -> tuple[float, float, float]:
+    """The same for a Cityscapes frame: its instanceIds PNG, the run sweep over it; no meta."""
+    start = time.perf_counter()
+    ids = cs_source.read_instance_ids(frame.path)
+    decoded = time.perf_counter()
+    column_runs(ids)
+    return decoded - start, time.perf_counter() - decoded, 0.0
+
+
+def frame_breakdown(name: str, frames: list, whole, parts, rounds: int) -> dict:
+    """Where synmix's frame goes, in one process: ``whole`` (convert_frame) and its ``parts`` timed
+    alone on the same frames, alternating round by round; per frame, the median over rounds. The
+    rest — harmonizing, encoding, records, findings, paths — is the frame minus the parts."""
+    whole_ms, part_ms = [], []
+    for r in range(rounds):
+        for step in ((0, 1) if r % 2 == 0 else (1, 0)):
+            if step == 0:
+                start = time.perf_counter()
+                for frame in frames:
+                    whole(frame)
+                whole_ms.append((time.perf_counter() - start) / len(frames) * 1000)
+            else:
+                sums = [0.0, 0.0, 0.0]
+                for frame in frames:
+                    sums = [a + b for a, b in zip(sums, parts(frame))]
+                part_ms.append([v / len(frames) * 1000 for v in sums])
+    frame_ms = statistics.median(whole_ms)
+    maps_ms, sweep_ms, meta_ms = (statistics.median(p[i] for p in part_ms) for i in range(3))
+    return {"layout": name, "frame_ms": frame_ms, "label_maps_ms": maps_ms, "run_sweep_ms": sweep_ms,
+            "meta_ms": meta_ms, "rest_ms": frame_ms - maps_ms - sweep_ms - meta_ms}
 
 
 def _link(target: Path, link: Path) -> None:
@@ -489,6 +542,24 @@ def main(argv: list[str] | None = None) -> None:
                   f"{r['b_per_instance_ms']:>11.1f}ms {r['c_synmix_ms']:>9.1f}ms {r['b_over_c']:>6.1f}x "
                   f"{r['c_over_a']:>5.2f}x")
 
+        breakdown = [
+            frame_breakdown("synscapes", syn_frames, lambda f: convert_frame(syn_job, f),
+                            synscapes_parts(syn_root.resolve()), max(args.rounds, 5)),
+            frame_breakdown("cityscapes", cs_frames, lambda f: convert_frame(cs_job, f), cityscapes_parts,
+                            max(args.rounds, 5)),
+        ]
+        print("\nwhere synmix's frame goes (one process; label maps = reading and decoding them with synmix's "
+              f"reader, decoder {fileio.png_decoder()!r}; rest = the frame minus the parts timed alone):")
+        print(f"{'layout':<11} {'frame':>7} {'label maps':>16} {'run sweep':>15} {'meta':>15} {'rest':>15}")
+        for b in breakdown:
+            cells = "".join(f"{b[k]:>8.2f} ms {b[k] / b['frame_ms']:>4.0%}"
+                            for k in ("label_maps_ms", "run_sweep_ms", "meta_ms", "rest_ms"))
+            print(f"{b['layout']:<11} {b['frame_ms']:>5.2f}ms {cells}")
+        for b in breakdown:
+            print(f"  {b['layout']}: at 1.3x its label maps the frame would leave {0.3 * b['label_maps_ms']:.2f} ms "
+                  f"for all but them; it takes {b['frame_ms'] - b['label_maps_ms']:.2f} ms "
+                  f"({b['frame_ms'] / b['label_maps_ms']:.2f}x)")
+
         m = args.scaling_frames
         print(f"\nwhole command on {m} frames (links to the generated ones; listing, shards, merge, report), "
               "best of two interleaved runs:")
@@ -511,7 +582,7 @@ def main(argv: list[str] | None = None) -> None:
         print("\npeak RSS of `curate convert synscapes -j 1`: "
               + ", ".join(f"{n} frames {v:.0f} MB" for n, v in rss.items()))
         if args.json:
-            args.json.write_text(json.dumps({"per_frame": results, "whole_command": scaling,
+            args.json.write_text(json.dumps({"per_frame": results, "breakdown": breakdown, "whole_command": scaling,
                                              "peak_rss_mb": {str(k): v for k, v in rss.items()},
                                              "codec_limit": limit}, indent=2))
 
