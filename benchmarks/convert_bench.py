@@ -74,6 +74,7 @@ from curate.labels import (  # noqa: E402
     INSTANCE_ID_OFFSET,
     LABEL_ID,
 )
+from curate.records import content_digest  # noqa: E402
 from curate.rle import column_runs  # noqa: E402
 from curate.sample import write_cityscapes_sample, write_synscapes_sample  # noqa: E402
 from curate.sources import ConvertSettings  # noqa: E402
@@ -174,12 +175,14 @@ def measure_layout(name: str, frames: list, a, b, c, rounds: int) -> dict:
 
 def synscapes_parts(root: Path):
     """One Synscapes frame's parts as convert_frame does them, each timed alone: reading and decoding
-    the label maps, the run sweep over them, the meta (read, parse, check). Returns seconds each."""
+    the label maps (their bytes fed to the frame's digest, as convert does), the run sweep over
+    them, the meta (read, parse, check). Returns seconds each."""
     def parts(frame) -> tuple[float, float, float]:
         paths = syn_source.frame_paths(root, frame.key)
+        digest = content_digest()
         start = time.perf_counter()
-        class_map = syn_source.read_class_map(paths["class"])
-        instances = syn_source.read_instance_map(paths["instance"], packed=True)
+        class_map = syn_source.read_class_map(paths["class"], digest)
+        instances = syn_source.read_instance_map(paths["instance"], digest, packed=True)
         decoded = time.perf_counter()
         column_runs(instances, class_map)
         swept = time.perf_counter()
@@ -190,8 +193,9 @@ def synscapes_parts(root: Path):
 
 def cityscapes_parts(frame) -> tuple[float, float, float]:
     """The same for a Cityscapes frame: its instanceIds PNG, the run sweep over it; no meta."""
+    digest = content_digest()
     start = time.perf_counter()
-    ids = cs_source.read_instance_ids(frame.path)
+    ids = cs_source.read_instance_ids(frame.path, digest)
     decoded = time.perf_counter()
     column_runs(ids)
     return decoded - start, time.perf_counter() - decoded, 0.0
@@ -199,21 +203,21 @@ def cityscapes_parts(frame) -> tuple[float, float, float]:
 
 def frame_breakdown(name: str, frames: list, whole, parts, rounds: int) -> dict:
     """Where synmix's frame goes, in one process: ``whole`` (convert_frame) and its ``parts`` timed
-    alone on the same frames, alternating round by round; per frame, the median over rounds. The
-    rest — harmonizing, encoding, records, findings, paths — is the frame minus the parts."""
+    alone on the same frames, alternating which goes first round by round; per frame, the median
+    over rounds. The rest — harmonizing, encoding, records, findings, paths — is the frame minus
+    the parts."""
     whole_ms, part_ms = [], []
+
+    def run_whole() -> None:
+        whole_ms.append(timed(lambda: [whole(frame) for frame in frames]) / len(frames) * 1000)
+
+    def run_parts() -> None:
+        seconds = [parts(frame) for frame in frames]
+        part_ms.append([sum(column) / len(frames) * 1000 for column in zip(*seconds)])
+
     for r in range(rounds):
-        for step in ((0, 1) if r % 2 == 0 else (1, 0)):
-            if step == 0:
-                start = time.perf_counter()
-                for frame in frames:
-                    whole(frame)
-                whole_ms.append((time.perf_counter() - start) / len(frames) * 1000)
-            else:
-                sums = [0.0, 0.0, 0.0]
-                for frame in frames:
-                    sums = [a + b for a, b in zip(sums, parts(frame))]
-                part_ms.append([v / len(frames) * 1000 for v in sums])
+        for run in ((run_whole, run_parts) if r % 2 == 0 else (run_parts, run_whole)):
+            run()
     frame_ms = statistics.median(whole_ms)
     maps_ms, sweep_ms, meta_ms = (statistics.median(p[i] for p in part_ms) for i in range(3))
     return {"layout": name, "frame_ms": frame_ms, "label_maps_ms": maps_ms, "run_sweep_ms": sweep_ms,
